@@ -1,0 +1,57 @@
+# The two commands: `make run` (build the environment if needed, then `dvc repro`) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+# CPU-only torch: on a laptop without the local wheel, add
+#   TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_INDEX ?=
+# Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help setup run repro test lint typecheck ui serve bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, so the resolver never swaps in a multi-GB CUDA build
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(TORCH_INDEX)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies
+
+run: $(STAMP) ## build the environment if needed, then reproduce the pipeline
+	$(BIN)/dvc repro
+
+repro: run
+
+test: $(STAMP) ## run the whole test suite (unit, stages, serving, end to end)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check src pipelines tests benchmarks
+	$(BIN)/ruff format --check src pipelines tests benchmarks
+
+typecheck: $(STAMP) ## mypy over src and pipelines
+	$(BIN)/mypy
+
+ui: $(STAMP) ## the MLflow UI over the local store, on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+	  --default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port 5000
+
+serve: $(STAMP) ## serve the packaged Bento on http://127.0.0.1:3000
+	@test -f reports/package/manifest.json || { echo "no packaged bento: run 'make run' first"; exit 1; }
+	@tag=$$($(BIN)/python -c "import json;print(json.load(open('reports/package/manifest.json'))['bento_tag'])"); \
+	  $(BIN)/bentoml get $$tag >/dev/null 2>&1 || $(BIN)/bentoml import models/package/forecaster.bento; \
+	  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/bentoml serve $$tag --host 127.0.0.1 --port 3000
+
+bench: $(STAMP) ## run the benchmarks (results under reports/bench/)
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean: ## remove the environment (not data, models or the MLflow store)
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Stage entry points: ``python -m pipelines.<stage>``. Thin verbs over the ``forecasting`` library."""

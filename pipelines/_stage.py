@@ -1,0 +1,47 @@
+"""What every stage shares: logging, params, and turning failures into an exit code and a message."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipelines.params import Params, ParamsError, load_params
+
+logger = logging.getLogger("pipelines")
+
+
+class StageError(RuntimeError):
+    """A stage cannot go on; the message tells the user what to do."""
+
+
+def parse_args(stage: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m pipelines.{stage}", description=f"The {stage} stage."
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
+    return parser.parse_args(argv)
+
+
+def run_stage(stage: str, body: Callable[[Params], None], argv: Sequence[str] | None) -> int:
+    """Run a stage body with validated params; return 0, or 1 with a one-paragraph error."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s {stage:>8} %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("alembic", "urllib3", "great_expectations", "mlflow.store", "httpx", "bentoml"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parse_args(stage, argv)
+    try:
+        body(load_params(args.params))
+    except (StageError, ParamsError, ValueError, FileNotFoundError) as err:
+        logger.error("%s failed: %s", stage, err)
+        return 1
+    return 0
+
+
+def exit_with(code: int) -> None:
+    sys.exit(code)

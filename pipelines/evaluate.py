@@ -1,0 +1,200 @@
+"""evaluate: score the model, the baselines and the champion on the same test origins; gate promotion."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecasting.baselines import baseline_forecasters
+from forecasting.datasets import read_splits, test_windows
+from forecasting.files import read_json, write_atomically, write_json
+from forecasting.metrics import mase_scale, score
+from forecasting.model import RecurrentForecaster, load_model
+from forecasting.plots import forecast_vs_actual
+from forecasting.promotion import GatePolicy, decide
+from forecasting.registry import (
+    CHALLENGER,
+    CHAMPION,
+    download_model_files,
+    register_version,
+    set_alias,
+    tag_version,
+    version_by_alias,
+)
+from forecasting.tracking import use_tracking
+from forecasting.windows import WindowBatch
+from pipelines._stage import StageError, exit_with, run_stage
+from pipelines.params import Params
+
+logger = logging.getLogger("pipelines.evaluate")
+
+
+def _forecast(model: RecurrentForecaster, batch: WindowBatch) -> np.ndarray:
+    with torch.inference_mode():
+        return np.asarray(model(batch.inputs, batch.end_phase).numpy(), dtype=np.float64)
+
+
+def _champion_forecast(params: Params, batch: WindowBatch) -> tuple[str | None, np.ndarray | None]:
+    """The current champion's forecasts on the same windows, or (None, None) without one."""
+    champion = version_by_alias(params.base.registered_model, CHAMPION)
+    if champion is None:
+        return None, None
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = download_model_files(
+            params.base.registered_model, str(champion.version), Path(scratch)
+        )
+        model = load_model(folder, expected_sha256=champion.tags.get("weights.sha256"))
+    if (
+        model.config.input_length != batch.inputs.shape[1]
+        or model.config.horizon != batch.targets.shape[1]
+    ):
+        logger.warning(
+            "champion v%s has another window shape; it cannot be scored on these origins",
+            champion.version,
+        )
+        return str(champion.version), None
+    return str(champion.version), _forecast(model, batch)
+
+
+def evaluate(params: Params) -> None:
+    import mlflow
+
+    handoff: dict[str, Any] = read_json(params.paths.reports / "train" / "run.json")
+    model = load_model(params.paths.models, expected_sha256=handoff["weights_sha256"])
+    config = model.config
+    splits = read_splits(params.paths.validated)
+    windows = test_windows(
+        splits, params.base.freq, config.input_length, config.horizon, params.evaluate.origin_step
+    )
+    if len(windows) == 0:
+        raise StageError("the test split is shorter than one horizon: no forecast origin to score")
+    batch = windows.gather(torch.arange(len(windows)))
+    actual = batch.targets.numpy().astype(np.float64)
+    inputs = batch.inputs.numpy().astype(np.float64)
+    # MASE scale per series, from its training split; each window uses its own series' scale.
+    series_ids = sorted(splits.train["series_id"].unique())
+    scales = {
+        sid: mase_scale(
+            splits.train.loc[splits.train["series_id"] == sid, "value"].to_numpy(),
+            config.steps_per_day,
+        )
+        for sid in series_ids
+    }
+    scale = float(np.mean([scales[series_ids[int(n)]] for n in windows.origins[:, 0]]))
+
+    forecasts: dict[str, np.ndarray] = {"model": _forecast(model, batch)}
+    for name, forecaster in baseline_forecasters(
+        config.input_length, config.horizon, config.steps_per_day, config.steps_per_week
+    ).items():
+        forecasts[name] = forecaster(inputs, batch.end_phase.numpy())
+    report: dict[str, Any] = {
+        "model": score(actual, forecasts["model"], scale),
+        "baselines": {
+            name: score(actual, f, scale) for name, f in forecasts.items() if name != "model"
+        },
+        "origins": len(windows),
+    }
+
+    use_tracking(Path.cwd(), params.base.experiment)
+    champion_version, champion_forecast = _champion_forecast(params, batch)
+    champion_mae = None
+    if champion_forecast is not None:
+        report["champion"] = {
+            "version": champion_version,
+            **score(actual, champion_forecast, scale),
+        }
+        champion_mae = report["champion"]["mae"]
+    baseline_maes = {n: m["mae"] for n, m in report["baselines"].items()}
+    best_baseline = min(baseline_maes.items(), key=lambda item: item[1])
+    policy = GatePolicy(params.evaluate.min_improvement, params.evaluate.require_beating_baselines)
+    decision_ = decide(
+        report["model"]["mae"], baseline_maes, champion_version, champion_mae, policy
+    )
+    promote, reason = decision_.promote, decision_.reason
+
+    reports = params.paths.reports / "evaluate"
+    write_json(reports / "metrics.json", report)
+    last = len(windows) - 1
+    table = pd.DataFrame({"step": np.arange(config.horizon), "actual": actual[last]})
+    for name, values in forecasts.items():
+        table[name] = values[last]
+    write_atomically(reports / "forecasts.csv", lambda p: table.to_csv(p, index=False))
+    forecast_vs_actual(
+        inputs[last, -config.steps_per_week // 2 :] if config.steps_per_week > 1 else inputs[last],
+        actual[last],
+        {n: f[last] for n, f in forecasts.items() if n != "naive"},
+        f"Last test origin: model MAE {report['model']['mae']:.0f} vs best baseline {best_baseline[0]} "
+        f"{best_baseline[1]:.0f}",
+        reports / "forecast.png",
+    )
+
+    name = params.base.registered_model
+    with mlflow.start_run(run_id=handoff["run_id"]):
+        flat = {f"test/{k}": v for k, v in report["model"].items()}
+        for baseline, figures in report["baselines"].items():
+            flat.update({f"test/{baseline}/{k}": v for k, v in figures.items()})
+        mlflow.log_metrics(flat)
+        mlflow.log_artifact(str(reports / "forecast.png"), artifact_path="plots")
+        mlflow.log_artifact(str(reports / "metrics.json"), artifact_path="evaluation")
+        version = register_version(
+            handoff["model_uri"],
+            name,
+            tags={
+                "run_id": handoff["run_id"],
+                "weights.sha256": handoff["weights_sha256"],
+                "data.sha256": handoff["data_sha256"],
+                "test.mae": f"{report['model']['mae']:.4f}",
+            },
+        )
+        set_alias(name, CHALLENGER, version)
+        decision = {
+            "registered_model": name,
+            "version": version,
+            "promoted": promote,
+            "reason": reason,
+            "model_mae": report["model"]["mae"],
+            "best_baseline": {"name": best_baseline[0], "mae": best_baseline[1]},
+            "champion_before": {"version": champion_version, "mae": champion_mae},
+            "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if promote:
+            set_alias(name, CHAMPION, version)
+            tag_version(
+                name,
+                version,
+                {"promoted_at": decision["decided_at"], "promoted_from": str(champion_version)},
+            )
+        holder = version_by_alias(name, CHAMPION)
+        decision["champion_after"] = None if holder is None else str(holder.version)
+        mlflow.set_tags(
+            {
+                "promotion.promoted": str(promote).lower(),
+                "promotion.reason": reason,
+                "registered.version": version,
+            }
+        )
+        write_json(reports / "promotion.json", decision)
+        mlflow.log_artifact(str(reports / "promotion.json"), artifact_path="evaluation")
+    verdict = "PROMOTED to champion" if promote else "not promoted"
+    logger.info(
+        "model MAE %.1f | %s",
+        report["model"]["mae"],
+        " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items()),
+    )
+    logger.info("version %s %s: %s", version, verdict, reason)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_stage("evaluate", evaluate, argv)
+
+
+if __name__ == "__main__":
+    exit_with(main())

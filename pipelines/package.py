@@ -1,0 +1,121 @@
+"""package: build the ``forecaster`` Bento from the registry champion and prove it serves."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from forecasting.bento import build_bento, export_bento, import_model, model_tag, serve_bento
+from forecasting.datasets import read_splits
+from forecasting.files import file_sha256, write_json
+from forecasting.inference import forecast_many
+from forecasting.model import load_model
+from forecasting.registry import CHAMPION, download_model_files, version_by_alias
+from forecasting.tracking import use_tracking
+from pipelines._stage import StageError, exit_with, run_stage
+from pipelines.params import Params
+
+logger = logging.getLogger("pipelines.package")
+
+
+def package(params: Params) -> None:
+    import mlflow
+
+    name = params.base.registered_model
+    use_tracking(Path.cwd(), params.base.experiment)
+    champion = version_by_alias(name, CHAMPION)
+    if champion is None:
+        raise StageError(
+            f"registered model {name!r} has no '{CHAMPION}' alias yet: no model has passed the "
+            "evaluate gate. Check reports/evaluate/promotion.json for why."
+        )
+    version, weights_sha = str(champion.version), champion.tags.get("weights.sha256", "")
+    if not weights_sha:
+        raise StageError(
+            f"{name} v{version} has no weights.sha256 tag; it was not registered by evaluate"
+        )
+    run = mlflow.get_run(champion.run_id) if champion.run_id else None
+    with tempfile.TemporaryDirectory() as scratch:
+        files = download_model_files(name, version, Path(scratch))
+        model = load_model(files, expected_sha256=weights_sha)
+        metadata = {
+            "model_name": name,
+            "model_version": version,
+            "weights_sha256": weights_sha,
+            "run_id": champion.run_id or "",
+            "data_sha256": champion.tags.get("data.sha256", ""),
+            "git_commit": run.data.tags.get("git.commit", "") if run else "",
+        }
+        bento_model = import_model(files, model_tag(name, version, weights_sha), metadata)
+    bento_tag = build_bento(
+        bento_model,
+        Path.cwd() / "src",
+        labels={"model_name": name, "model_version": version, "weights_sha256": weights_sha[:12]},
+    )
+    archive = export_bento(bento_tag, params.paths.bento / "forecaster.bento")
+    logger.info("built %s around %s; exported to %s", bento_tag, bento_model, archive)
+
+    # Smoke and parity test: the served bento must answer exactly like the model in-process.
+    splits = read_splits(params.paths.validated)
+    series = splits.test.groupby("series_id").tail(model.config.input_length)
+    first_id = series["series_id"].iloc[0]
+    rows = series[series["series_id"] == first_id]
+    payload = {
+        "values": rows["value"].astype(float).tolist(),
+        "end": rows["timestamp"].iloc[-1].isoformat(),
+    }
+    expected = forecast_many(model, [payload["values"]], [payload["end"]])[0]
+    with serve_bento(bento_tag, timeout_s=params.package.smoke_test_timeout_s) as server:
+        answer = httpx.post(f"{server.url}/forecast", json=payload, timeout=30)
+        if answer.status_code != 200:
+            raise StageError(f"the built bento answered {answer.status_code}: {answer.text[:500]}")
+        body = answer.json()
+        bad = httpx.post(f"{server.url}/forecast", json={"values": [1.0], "end": "x"}, timeout=30)
+        if not 400 <= bad.status_code < 500:
+            raise StageError(
+                f"the built bento answered an invalid payload with {bad.status_code}, not 4xx"
+            )
+    gap = float(np.max(np.abs(np.asarray(body["forecast"]) - np.asarray(expected.forecast))))
+    if gap > params.package.parity_tolerance or body["model_version"] != version:
+        raise StageError(
+            f"served forecasts differ from the registry model by {gap:.3g} (tolerance "
+            f"{params.package.parity_tolerance}) or serve version {body['model_version']} != {version}"
+        )
+    manifest = {
+        "registered_model": name,
+        "model_version": version,
+        "weights_sha256": weights_sha,
+        "bentoml_model": bento_model,
+        "bento_tag": bento_tag,
+        "bento_archive": str(params.paths.bento / "forecaster.bento"),
+        "bento_archive_sha256": file_sha256(archive),
+        "smoke_test": {
+            "status": "passed",
+            "max_abs_difference": gap,
+            "horizon": len(body["forecast"]),
+        },
+    }
+    write_json(params.paths.reports / "package" / "manifest.json", manifest)
+    if champion.run_id:
+        with mlflow.start_run(run_id=champion.run_id):
+            mlflow.set_tags(
+                {"bento.tag": bento_tag, "bento.sha256": manifest["bento_archive_sha256"]}
+            )
+    logger.info(
+        "smoke test passed: %d-step forecast, max |served - in-process| = %.2g",
+        len(body["forecast"]),
+        gap,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_stage("package", package, argv)
+
+
+if __name__ == "__main__":
+    exit_with(main())

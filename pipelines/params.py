@@ -1,0 +1,119 @@
+"""``params.yaml`` read into typed, validated sections (one per stage, plus base and paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Base(Section):
+    seed: int
+    freq: str
+    experiment: str
+    registered_model: str
+
+
+class Paths(Section):
+    raw: Path
+    validated: Path
+    models: Path
+    bento: Path
+    reports: Path
+
+
+class Columns(Section):
+    timestamp: str = "timestamp"
+    value: str = "value"
+    series_id: str | None = None
+
+
+class Ingest(Section):
+    source: str
+    columns: Columns = Columns()
+
+
+class Validate(Section):
+    val_fraction: float = Field(gt=0, lt=1)
+    test_fraction: float = Field(gt=0, lt=1)
+    min_value: float
+    max_value: float
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Validate:
+        if self.min_value >= self.max_value:
+            raise ValueError("validate.min_value must be below validate.max_value")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("validate.val_fraction + validate.test_fraction must be below 1")
+        return self
+
+
+class Train(Section):
+    cell: Literal["lstm", "gru"]
+    input_length: int = Field(ge=2)
+    horizon: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_layers: int = Field(ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    patch_length: int = Field(ge=1)
+    seasonal_lag: int = Field(ge=0)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    patience: int = Field(ge=1)
+    grad_clip_norm: float = Field(gt=0)
+    device: Literal["auto", "cpu", "cuda"]
+
+
+class Evaluate(Section):
+    origin_step: int = Field(ge=1)
+    min_improvement: float = Field(ge=0, lt=1)
+    require_beating_baselines: bool = True
+
+
+class Package(Section):
+    smoke_test_timeout_s: float = Field(gt=0)
+    parity_tolerance: float = Field(gt=0)
+
+
+class Params(Section):
+    base: Base
+    paths: Paths
+    ingest: Ingest
+    validate_: Validate = Field(alias="validate")
+    train: Train
+    evaluate: Evaluate
+    package: Package
+
+
+class ParamsError(ValueError):
+    """``params.yaml`` is missing or holds an invalid value."""
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """Read and validate ``params.yaml``.
+
+    Raises:
+        ParamsError: naming each invalid key and why.
+
+    """
+    if not path.is_file():
+        raise ParamsError(f"{path} not found: run stages from the repository root")
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return Params.model_validate(raw)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path} is not valid YAML: {err}") from err
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).replace('validate_', 'validate')}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise ParamsError(f"{path} has invalid values: {problems}") from err

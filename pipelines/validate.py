@@ -1,0 +1,83 @@
+"""validate: check the raw snapshot against the data contract, then split it by time."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting.contract import ContractSettings, validate_frame
+from forecasting.datasets import split_chronologically
+from forecasting.files import write_atomically, write_json
+from forecasting.sources import read_snapshot
+from pipelines._stage import StageError, exit_with, run_stage
+from pipelines.params import Params
+
+logger = logging.getLogger("pipelines.validate")
+
+
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def min_rows(params: Params) -> int:
+    """Rows a series needs so that training has one full window and val/test one horizon each."""
+    window = params.train.input_length + params.train.horizon
+    train_share = 1 - params.validate_.val_fraction - params.validate_.test_fraction
+    needed_for_eval = params.train.horizon / min(
+        params.validate_.val_fraction, params.validate_.test_fraction
+    )
+    return math.ceil(max(window / train_share, needed_for_eval))
+
+
+def validate(params: Params) -> None:
+    frame = read_snapshot(params.paths.raw)
+    settings = ContractSettings(
+        freq=params.base.freq,
+        min_value=params.validate_.min_value,
+        max_value=params.validate_.max_value,
+        min_rows_per_series=min_rows(params),
+    )
+    reports = params.paths.reports / "validate"
+    result = validate_frame(frame, settings, docs_dir=reports / "data_docs")
+    write_json(reports / "result.json", result.raw)
+    write_json(
+        reports / "summary.json",
+        {
+            "success": result.success,
+            "evaluated": result.evaluated,
+            "failures": [str(failure) for failure in result.failures],
+            "rows": len(frame),
+        },
+    )
+    if not result.success:
+        raise StageError(
+            f"the snapshot broke the data contract.\n{result.summary()}\n"
+            f"Details: {reports / 'result.json'}; Data Docs: {reports / 'data_docs' / 'index.html'}"
+        )
+    logger.info("contract: %s", result.summary())
+    splits = split_chronologically(
+        frame, params.validate_.val_fraction, params.validate_.test_fraction
+    )
+    for name in ("train", "val", "test"):
+        part = getattr(splits, name)
+        write_atomically(params.paths.validated / f"{name}.parquet", partial(_to_parquet, part))
+        logger.info(
+            "%-5s %5d rows  %s .. %s",
+            name,
+            len(part),
+            part["timestamp"].min(),
+            part["timestamp"].max(),
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_stage("validate", validate, argv)
+
+
+if __name__ == "__main__":
+    exit_with(main())

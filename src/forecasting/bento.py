@@ -1,0 +1,168 @@
+"""Building, exporting and serving the ``forecaster`` Bento from a registry model's files."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from forecasting.files import file_sha256
+from forecasting.model import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
+
+logger = logging.getLogger(__name__)
+
+SERVICE_IMPORT = "forecasting.service:Forecaster"
+# What the container installs (the local `bentoml serve` uses this environment instead).
+SERVICE_PACKAGES = [
+    "torch==2.13.0",
+    "safetensors==0.8.0",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "pydantic==2.14.3",
+]
+
+
+def model_tag(name: str, version: str, weights_sha256: str) -> str:
+    """The BentoML model tag of a registry version; the hash keeps tags unique across stores."""
+    return f"{name}:v{version}-{weights_sha256[:12]}"
+
+
+def import_model(files: Path, tag: str, metadata: dict[str, Any]) -> str:
+    """Copy a model's weights and config into the BentoML model store (once per tag).
+
+    Raises:
+        ValueError: if the weights do not match ``metadata["weights_sha256"]``.
+
+    """
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    actual = file_sha256(files / WEIGHTS_FILE)
+    if actual != metadata["weights_sha256"]:
+        raise ValueError(
+            f"weights in {files} have sha256 {actual}, the registry says {metadata['weights_sha256']}"
+        )
+    try:
+        existing = bentoml.models.get(tag)
+        if file_sha256(Path(existing.path) / WEIGHTS_FILE) == actual:
+            return str(existing.tag)
+        bentoml.models.delete(tag)  # same tag, other bytes: a stale store, replace it
+    except NotFound:
+        pass
+    with bentoml.models.create(
+        tag, metadata=metadata, labels={"source": "mlflow-registry"}
+    ) as stored:
+        for name in (WEIGHTS_FILE, CONFIG_FILE, SHA_FILE):
+            if (files / name).is_file():
+                shutil.copy2(files / name, Path(stored.path) / name)
+    return tag
+
+
+def build_bento(model: str, source_root: Path, labels: dict[str, str]) -> str:
+    """Build the service Bento around BentoML model ``model``; returns the bento tag."""
+    import bentoml
+
+    previous = os.environ.get("FORECASTER_MODEL_TAG")
+    os.environ["FORECASTER_MODEL_TAG"] = model
+    try:
+        bento = bentoml.bentos.build(
+            SERVICE_IMPORT,
+            labels=labels,
+            include=["forecasting/**/*.py"],
+            build_ctx=str(source_root),
+            python={"packages": SERVICE_PACKAGES, "lock_packages": False},
+            docker={"python_version": "3.11"},
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("FORECASTER_MODEL_TAG", None)
+        else:
+            os.environ["FORECASTER_MODEL_TAG"] = previous
+    return str(bento.tag)
+
+
+def export_bento(tag: str, destination: Path) -> Path:
+    """Export a built bento to a single ``.bento`` archive (for `bentoml import` elsewhere)."""
+    import bentoml
+
+    destination = destination.resolve()  # BentoML reads relative paths from the filesystem root
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination.exists():
+        destination.unlink()
+    return Path(bentoml.bentos.export_bento(tag, str(destination)))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RunningBento:
+    """A `bentoml serve` process and where it listens."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def serve_bento(
+    tag: str, timeout_s: float = 90.0, port: int | None = None
+) -> Iterator[RunningBento]:
+    """Run `bentoml serve <tag>` on loopback until the block ends; waits for ``/readyz``.
+
+    Raises:
+        RuntimeError: if the server exits or is not ready in time (its log tail is included).
+
+    """
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bentoml-serve-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(bentoml_cli), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{_tail(log)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"bentoml serve was not ready within {timeout_s:.0f}s:\n{_tail(log)}"
+                )
+            time.sleep(0.25)
+        yield RunningBento(url=url, process=process)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.is_file() else ""

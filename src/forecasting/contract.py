@@ -1,0 +1,237 @@
+"""The data contract: a Great Expectations suite every snapshot must pass before training.
+
+Great Expectations checks columns, not sequences, so the per-series checks (strictly increasing
+timestamps, a regular step) run on one derived column, ``seconds_since_previous``: the gap to the
+previous timestamp of the same series (null on each series' first row, which value expectations
+skip). Importing Great Expectations costs seconds, so it is imported inside the functions here
+and never by training or serving code.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+SUITE_NAME = "series_contract"
+GAP_COLUMN = "seconds_since_previous"
+ROWS_COLUMN = "rows_in_series"
+
+
+@dataclass(frozen=True)
+class ContractSettings:
+    """The thresholds of the contract (``validate.contract`` in ``params.yaml``)."""
+
+    freq: str
+    min_value: float
+    max_value: float
+    min_rows_per_series: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation, in words a person can act on."""
+
+    expectation: str
+    column: str | None
+    why: str
+    observed: str
+
+    def __str__(self) -> str:
+        where = f" on column '{self.column}'" if self.column else ""
+        return f"{self.expectation}{where}: {self.why}; observed {self.observed}"
+
+
+@dataclass
+class ContractResult:
+    """The outcome of one validation: success, the failures, and GE's JSON result."""
+
+    success: bool
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Plain-language summary, one line per failed expectation."""
+        if self.success:
+            return f"all {self.evaluated} expectations passed"
+        lines = [f"{len(self.failures)} of {self.evaluated} expectations failed:"]
+        lines += [f"  - {failure}" for failure in self.failures]
+        return "\n".join(lines)
+
+
+def with_derived_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the per-series columns the suite checks: the gap to the previous row and the row count."""
+    by_series = frame.groupby("series_id", sort=False)
+    return frame.assign(
+        **{
+            GAP_COLUMN: by_series["timestamp"].diff().dt.total_seconds(),
+            ROWS_COLUMN: by_series["value"].transform("size"),
+        }
+    )
+
+
+def _expectations(settings: ContractSettings) -> list[tuple[Any, str]]:
+    """The suite: (expectation, why it matters) pairs."""
+    import great_expectations as gx
+
+    from forecasting.periods import step_of
+
+    step_seconds = step_of(settings.freq).total_seconds()
+    e = gx.expectations
+    return [
+        (
+            e.ExpectTableColumnsToMatchSet(
+                column_set=["series_id", "timestamp", "value", GAP_COLUMN, ROWS_COLUMN],
+                exact_match=True,
+            ),
+            "the snapshot must have exactly the canonical columns",
+        ),
+        (
+            e.ExpectColumnValuesToBeOfType(column="value", type_="float64"),
+            "the target must be numeric",
+        ),
+        (
+            e.ExpectColumnValuesToBeOfType(column="timestamp", type_="datetime64[ns]"),
+            "timestamps must parse as date-times",
+        ),
+        (e.ExpectColumnValuesToNotBeNull(column="series_id"), "every row needs a series"),
+        (e.ExpectColumnValuesToNotBeNull(column="timestamp"), "every row needs a timestamp"),
+        (
+            e.ExpectColumnValuesToNotBeNull(column="value"),
+            "missing or non-numeric target values (NaN) cannot be trained on",
+        ),
+        (
+            # Both bounds set: this is also what rejects +/-inf.
+            e.ExpectColumnValuesToBeBetween(
+                column="value", min_value=settings.min_value, max_value=settings.max_value
+            ),
+            f"values must be finite and plausible, within [{settings.min_value}, {settings.max_value}]",
+        ),
+        (
+            e.ExpectCompoundColumnsToBeUnique(column_list=["series_id", "timestamp"]),
+            "each series may have one value per timestamp (duplicated timestamps)",
+        ),
+        (
+            e.ExpectColumnValuesToBeBetween(column=GAP_COLUMN, min_value=0, strict_min=True),
+            "timestamps must be strictly increasing within each series (unsorted or repeated)",
+        ),
+        (
+            e.ExpectColumnValuesToBeBetween(
+                column=GAP_COLUMN, min_value=step_seconds, max_value=step_seconds
+            ),
+            f"the series must be regular at {settings.freq} ({step_seconds:g} s); other values are "
+            "gaps or irregular steps",
+        ),
+        (
+            # Value expectations pass vacuously on an empty frame: count rows explicitly.
+            e.ExpectTableRowCountToBeBetween(min_value=1),
+            "the snapshot must not be empty",
+        ),
+        (
+            e.ExpectColumnValuesToBeBetween(
+                column=ROWS_COLUMN, min_value=settings.min_rows_per_series
+            ),
+            f"every series needs at least {settings.min_rows_per_series} rows for input window + "
+            "horizon on every split",
+        ),
+    ]
+
+
+def _describe(result: Any, why: str) -> Failure:
+    config = result.expectation_config
+    kwargs = dict(config.kwargs)
+    details = result.result or {}
+    if "observed_value" in details:
+        observed = f"{details['observed_value']!r}"
+    elif "unexpected_count" in details:
+        examples = details.get("partial_unexpected_list") or []
+        shown = ", ".join(repr(v) for v in examples[:5])
+        observed = (
+            f"{details['unexpected_count']} unexpected of {details.get('element_count', '?')} "
+            f"rows ({details.get('unexpected_percent', 0):.2f}%), e.g. {shown}"
+        )
+    elif result.exception_info and result.exception_info.get("raised_exception"):
+        observed = f"an error: {result.exception_info.get('exception_message')}"
+    else:
+        observed = "a failure"
+    column = kwargs.get("column") or (
+        ",".join(kwargs["column_list"]) if "column_list" in kwargs else None
+    )
+    return Failure(expectation=config.type, column=column, why=why, observed=observed)
+
+
+def validate_frame(
+    frame: pd.DataFrame, settings: ContractSettings, docs_dir: Path | None = None
+) -> ContractResult:
+    """Validate a canonical frame against the contract.
+
+    Args:
+        frame: canonical ``series_id, timestamp, value`` rows.
+        settings: the contract's thresholds.
+        docs_dir: where to write the HTML Data Docs site (replaced if present); None for none.
+
+    Returns:
+        The result; it never raises on failed expectations (check ``success``).
+
+    """
+    import great_expectations as gx
+
+    checked = with_derived_columns(frame)
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_pandas("snapshot")
+    batch_definition = source.add_dataframe_asset("series").add_batch_definition_whole_dataframe(
+        "all"
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME))
+    reasons: dict[str, str] = {}
+    for expectation, why in _expectations(settings):
+        expectation.meta = {"why": why}
+        added = suite.add_expectation(expectation)
+        reasons[str(added.id)] = why
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="snapshot_contract", data=batch_definition, suite=suite)
+    )
+    actions: list[Any] = []
+    if docs_dir is not None:
+        if docs_dir.exists():
+            shutil.rmtree(docs_dir)
+        context.add_data_docs_site(
+            site_name="validate",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir.resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        actions.append(
+            gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["validate"])
+        )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(name="contract", validation_definitions=[definition], actions=actions)
+    )
+    run = checkpoint.run(
+        batch_parameters={"dataframe": checked},
+        expectation_parameters=None,
+    )
+    validation = next(iter(run.run_results.values()))
+    failures = [
+        _describe(item, reasons.get(str(getattr(item.expectation_config, "id", "")), ""))
+        for item in validation.results
+        if not item.success
+    ]
+    return ContractResult(
+        success=bool(validation.success),
+        evaluated=len(validation.results),
+        failures=failures,
+        raw=validation.to_json_dict(),
+    )

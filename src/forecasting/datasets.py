@@ -1,0 +1,113 @@
+"""Chronological splits and the forecast windows drawn from them.
+
+Validation and test windows read their inputs from the data before their split (so the first
+forecast of the test period starts right at its first point) while their targets stay inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasting.periods import week_phase
+from forecasting.windows import SeriesArrays, WindowDataset
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Chronological splits of every series (rows stay in time order; nothing is shuffled)."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+
+
+def split_chronologically(frame: pd.DataFrame, val_fraction: float, test_fraction: float) -> Splits:
+    """Cut each series into train / val / test by time: the last ``test_fraction`` is test.
+
+    Raises:
+        ValueError: if the fractions leave no training data.
+
+    """
+    if not 0 < val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum below 1")
+    parts: dict[str, list[pd.DataFrame]] = {"train": [], "val": [], "test": []}
+    for _, series in frame.groupby("series_id", sort=True):
+        rows = len(series)
+        test_rows = round(rows * test_fraction)
+        val_rows = round(rows * val_fraction)
+        train_rows = rows - val_rows - test_rows
+        bounds = np.cumsum([0, train_rows, val_rows, test_rows])
+        for name, start, stop in zip(parts, bounds[:-1], bounds[1:], strict=True):
+            parts[name].append(series.iloc[start:stop])
+    return Splits(*(pd.concat(pieces, ignore_index=True) for pieces in parts.values()))
+
+
+def read_splits(directory: Path) -> Splits:
+    """Read the validated splits written by the validate stage.
+
+    Raises:
+        FileNotFoundError: if a split is missing.
+
+    """
+    frames = []
+    for name in SPLITS:
+        path = directory / f"{name}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run the validate stage first")
+        frames.append(pd.read_parquet(path))
+    return Splits(*frames)
+
+
+def _arrays(frame: pd.DataFrame, freq: str) -> dict[str, SeriesArrays]:
+    return {
+        str(series_id): SeriesArrays(
+            str(series_id),
+            part["value"].to_numpy(dtype=np.float32),
+            week_phase(part["timestamp"], freq),
+        )
+        for series_id, part in frame.groupby("series_id", sort=True)
+    }
+
+
+def _windows_through(
+    splits: Splits, last: str, freq: str, input_length: int, horizon: int, stride: int
+) -> WindowDataset:
+    """Windows whose targets lie in split ``last``, inputs reaching back into earlier splits."""
+    order = SPLITS[: SPLITS.index(last) + 1]
+    history = pd.concat([getattr(splits, name) for name in order], ignore_index=True)
+    target = _arrays(getattr(splits, last), freq)
+    series = _arrays(history.sort_values(["series_id", "timestamp"], kind="stable"), freq)
+    ids = sorted(series)
+    first = [
+        len(series[i].values) - len(target[i].values) - 1 if i in target else len(series[i].values)
+        for i in ids
+    ]
+    return WindowDataset(
+        [series[i] for i in ids], input_length, horizon, first_origins=first, stride=stride
+    )
+
+
+def training_windows(splits: Splits, freq: str, input_length: int, horizon: int) -> WindowDataset:
+    """Every window whose inputs and targets lie in the training split."""
+    return WindowDataset(list(_arrays(splits.train, freq).values()), input_length, horizon)
+
+
+def validation_windows(splits: Splits, freq: str, input_length: int, horizon: int) -> WindowDataset:
+    """Every window whose targets lie in the validation split."""
+    return _windows_through(splits, "val", freq, input_length, horizon, stride=1)
+
+
+def test_windows(
+    splits: Splits, freq: str, input_length: int, horizon: int, origin_step: int
+) -> WindowDataset:
+    """Rolling-origin test windows, one every ``origin_step`` steps.
+
+    The first window forecasts the test split's first ``horizon`` points.
+    """
+    return _windows_through(splits, "test", freq, input_length, horizon, stride=origin_step)

@@ -1,0 +1,57 @@
+"""Point-forecast error metrics over a batch of forecasts ``[origins, horizon]``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRIC_NAMES = ("mae", "rmse", "smape", "mase")
+
+
+def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Mean absolute error."""
+    return float(np.mean(np.abs(actual - forecast)))
+
+
+def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Root mean squared error."""
+    return float(np.sqrt(np.mean((actual - forecast) ** 2)))
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Symmetric mean absolute percentage error, in percent (0-200); 0/0 terms count as 0."""
+    denominator = np.abs(actual) + np.abs(forecast)
+    ratio = np.divide(
+        2.0 * np.abs(actual - forecast),
+        denominator,
+        out=np.zeros_like(denominator, dtype=np.float64),
+        where=denominator > 0,
+    )
+    return float(100.0 * np.mean(ratio))
+
+
+def mase_scale(history: np.ndarray, season: int) -> float:
+    """In-sample MAE of the seasonal naive forecast on ``history``: MASE's denominator.
+
+    Raises:
+        ValueError: if ``history`` is not longer than one season or is perfectly seasonal.
+
+    """
+    if len(history) <= season:
+        raise ValueError(f"MASE needs more than {season} points of history, got {len(history)}")
+    scale = float(np.mean(np.abs(history[season:] - history[:-season])))
+    if scale == 0.0:
+        raise ValueError("MASE is undefined: the history repeats itself exactly every season")
+    return scale
+
+
+def score(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict[str, float]:
+    """All metrics of ``forecast`` against ``actual`` (same shape); ``scale`` from :func:`mase_scale`."""
+    if actual.shape != forecast.shape:
+        raise ValueError(f"actual {actual.shape} and forecast {forecast.shape} differ in shape")
+    error = mae(actual, forecast)
+    return {
+        "mae": error,
+        "rmse": rmse(actual, forecast),
+        "smape": smape(actual, forecast),
+        "mase": error / scale,
+    }

@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny synthetic series and isolated workspaces (own MLflow store, own Bento home)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COPIED = [
+    "params.yaml",
+    "dvc.yaml",
+    "pipelines",
+    "src",
+    "pyproject.toml",
+    ".dvc/config",
+    ".dvcignore",
+]
+
+
+def synthetic_series(days: int = 21, freq: str = "30min", seed: int = 0) -> pd.DataFrame:
+    """A demand-like series: a daily cycle, a weekday/weekend level, noise; canonical columns."""
+    steps = pd.date_range("2024-01-01", periods=days * 48, freq=freq)
+    hour = steps.hour + steps.minute / 60
+    rng = np.random.default_rng(seed)
+    weekday = np.where(steps.dayofweek < 5, 1.0, 0.85)
+    value = weekday * (30_000 + 8_000 * np.sin(2 * np.pi * (hour - 6) / 24)) + rng.normal(
+        0, 300, len(steps)
+    )
+    return pd.DataFrame({"timestamp": steps, "value": value})
+
+
+def tiny_params(source: str) -> dict:
+    """params.yaml for seconds-long runs: two-day windows, a few epochs, a tiny network."""
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params["ingest"]["source"] = source
+    params["train"].update(
+        input_length=96,
+        horizon=24,
+        hidden_size=8,
+        patch_length=24,
+        seasonal_lag=48,
+        epochs=15,
+        patience=5,
+        batch_size=32,
+    )
+    params["evaluate"]["origin_step"] = 24
+    return params
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One BentoML store for the session: BentoML reads BENTOML_HOME once, at import."""
+    home = tmp_path_factory.mktemp("bentoml")
+    os.environ["BENTOML_HOME"] = str(home)
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    return home
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the repository's pipeline files in a temp dir, as the working directory,
+    with its own SQLite MLflow store."""
+    for name in COPIED:
+        source = REPO_ROOT / name
+        target = tmp_path / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield tmp_path
+
+
+def write_params(directory: Path, params: dict) -> Path:
+    path = directory / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def reset_tracking_state() -> None:
+    """MLflow caches the active experiment/URI per process; each workspace starts clean."""
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)

@@ -1,0 +1,101 @@
+"""The whole pipeline as a user runs it: `dvc repro` in a fresh git repository, on the default data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from forecasting.bento import serve_bento
+from tests.conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+BIN = Path(sys.executable).parent
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (
+        f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    )
+    return done
+
+
+def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in [
+        "params.yaml",
+        "dvc.yaml",
+        "pipelines",
+        "src",
+        "pyproject.toml",
+        ".dvc",
+        ".dvcignore",
+        ".gitignore",
+    ]:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(
+                source, repo / name, ignore=shutil.ignore_patterns("__pycache__", "cache", "tmp")
+            )
+        elif source.is_file():
+            shutil.copy2(source, repo / name)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "BENTOML_HOME": str(bentoml_home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    _run(["git", "init", "-q"], repo, env)
+    _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], repo, env)
+    _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], repo, env)
+
+    first = _run([str(BIN / "dvc"), "repro"], repo, env)
+    for stage in ("ingest", "validate", "train", "evaluate", "package"):
+        assert f"Running stage '{stage}'" in first.stdout
+    second = _run([str(BIN / "dvc"), "repro"], repo, env)
+    assert "Running stage" not in second.stdout
+    assert "Data and pipelines are up to date" in second.stdout
+
+    shown = json.loads(_run([str(BIN / "dvc"), "metrics", "show", "--json"], repo, env).stdout)
+    metrics = next(iter(shown.values()))["data"]["reports/evaluate/metrics.json"]["data"]
+    assert set(metrics["baselines"]) == {"naive", "seasonal_naive_day", "seasonal_naive_week"}
+    assert metrics["baselines"]["seasonal_naive_week"]["mae"] == pytest.approx(456.0, abs=1)
+    assert metrics["model"]["mae"] < metrics["baselines"]["seasonal_naive_week"]["mae"]
+
+    check = (
+        "import mlflow; c = mlflow.MlflowClient(); "
+        "v = c.get_model_version_by_alias('demand-forecaster', 'champion'); "
+        "r = c.get_run(v.run_id); "
+        "print(v.version, len(c.get_metric_history(v.run_id, 'val/loss')), r.data.tags['git.commit'])"
+    )
+    registry = _run(
+        [str(BIN / "python"), "-c", check],
+        repo,
+        {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"},
+    )
+    version, epochs, commit = registry.stdout.split()
+    assert version == "1" and int(epochs) >= 2 and len(commit) == 40
+    assert (repo / "dvc.lock").is_file()
+
+    manifest = json.loads((repo / "reports/package/manifest.json").read_text())
+    assert manifest["model_version"] == "1"
+    import pandas as pd
+
+    test = pd.read_parquet(repo / "data/validated/test.parquet")
+    payload = {
+        "values": test["value"].tolist()[-336:],
+        "end": test["timestamp"].iloc[-1].isoformat(),
+    }
+    with serve_bento(manifest["bento_tag"]) as server:
+        answer = httpx.post(f"{server.url}/forecast", json=payload, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["forecast"]) == 48
+        assert answer.json()["timestamps"][0] == "2000-08-28T00:00:00"
+        bad = httpx.post(
+            f"{server.url}/forecast", json={"values": [1.0], "end": "2000-08-28"}, timeout=10
+        )
+        assert bad.status_code == 400

@@ -1,0 +1,132 @@
+"""Each stage's main() on tiny params, in order, against a real MLflow store and BentoML."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines import evaluate, ingest, package, train, validate
+from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, write_params
+
+pytestmark = pytest.mark.slow
+
+
+def _read(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def test_the_five_stages_hand_off_to_each_other(workspace):
+    import mlflow
+
+    reset_tracking_state()
+    synthetic_series(days=21).to_csv("demand.csv", index=False)
+    write_params(workspace, tiny_params("demand.csv"))
+
+    assert ingest.main([]) == 0
+    assert _read("data/raw/manifest.json")["rows"] == 21 * 48
+
+    assert validate.main([]) == 0
+    assert _read("reports/validate/summary.json")["success"] is True
+    assert (workspace / "reports/validate/data_docs/index.html").is_file()
+    assert {p.name for p in (workspace / "data/validated").iterdir()} == {
+        "train.parquet",
+        "val.parquet",
+        "test.parquet",
+    }
+
+    assert train.main([]) == 0
+    handoff = _read("reports/train/run.json")
+    assert {"weights.safetensors", "model_config.json"} <= {
+        p.name for p in (workspace / "models/train").iterdir()
+    }
+    assert not list((workspace / "models/train").glob("*.pt*")), "no pickled model files"
+    run = mlflow.get_run(handoff["run_id"])
+    assert run.data.params["hidden_size"] == "8"
+    history = mlflow.MlflowClient().get_metric_history(handoff["run_id"], "val/loss")
+    assert [m.step for m in history] == list(range(1, len(history) + 1))
+    loaded = mlflow.pyfunc.load_model(handoff["model_uri"])
+    frame = synthetic_series(days=3)
+    import pandas as pd
+
+    request = pd.DataFrame(
+        {
+            "values": [frame["value"].tolist()[-96:]] * 3,
+            "end": [frame["timestamp"].iloc[-1].isoformat()] * 3,
+        }
+    )
+    assert len(loaded.predict(request)["forecast"].iloc[2]) == 24
+
+    assert evaluate.main([]) == 0
+    metrics = _read("reports/evaluate/metrics.json")
+    assert set(metrics["model"]) == {"mae", "rmse", "smape", "mase"}
+    assert set(metrics["baselines"]) == {
+        "naive",
+        "seasonal_naive_day",
+    }  # 96-step window: no week baseline
+    decision = _read("reports/evaluate/promotion.json")
+    assert decision["version"] == "1" and decision["reason"]
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("demand-forecaster", "challenger").version) == "1"
+    if not decision["promoted"]:
+        pytest.fail(
+            f"the tiny model was expected to beat seasonal naive on a clean cycle: {decision['reason']}"
+        )
+    assert str(client.get_model_version_by_alias("demand-forecaster", "champion").version) == "1"
+
+    # The same model again is no improvement: registered as challenger, champion unchanged.
+    assert evaluate.main([]) == 0
+    second = _read("reports/evaluate/promotion.json")
+    assert (second["version"], second["promoted"], second["champion_after"]) == ("2", False, "1")
+    assert "does not beat champion v1" in second["reason"]
+
+    assert package.main([]) == 0
+    manifest = _read("reports/package/manifest.json")
+    assert manifest["model_version"] == "1"
+    assert manifest["smoke_test"]["status"] == "passed"
+    assert manifest["smoke_test"]["max_abs_difference"] <= 1e-4
+    assert (workspace / manifest["bento_archive"]).is_file()
+    assert np.isfinite(metrics["model"]["mae"])
+
+
+def test_validate_refuses_a_broken_series_and_keeps_the_snapshot(workspace, caplog):
+    frame = synthetic_series(days=21)
+    frame.loc[100, "value"] = float("nan")
+    frame = frame.drop(index=range(200, 210))
+    frame.to_csv("demand.csv", index=False)
+    write_params(workspace, tiny_params("demand.csv"))
+    assert ingest.main([]) == 0
+    snapshot = (workspace / "data/raw/series.parquet").read_bytes()
+
+    with caplog.at_level(logging.ERROR):
+        assert validate.main([]) == 1
+    message = caplog.text
+    assert "expectations failed" in message
+    assert "NaN" in message and "gaps" in message
+    summary = _read("reports/validate/summary.json")
+    assert summary["success"] is False and len(summary["failures"]) >= 2
+    assert (workspace / "reports/validate/data_docs/index.html").is_file()
+    assert (workspace / "data/raw/series.parquet").read_bytes() == snapshot
+    assert not (workspace / "data/validated").exists()
+
+
+def test_invalid_params_are_named(workspace, caplog):
+    params = tiny_params("demand.csv")
+    params["train"]["patch_length"] = 0
+    params["validate"]["min_value"] = 10
+    params["validate"]["max_value"] = 1
+    write_params(workspace, params)
+    with caplog.at_level(logging.ERROR):
+        assert ingest.main([]) == 1
+    assert "train.patch_length" in caplog.text and "min_value must be below" in caplog.text
+
+
+def test_package_without_a_champion_says_why(workspace, caplog):
+    reset_tracking_state()
+    write_params(workspace, tiny_params("demand.csv"))
+    with caplog.at_level(logging.ERROR):
+        assert package.main([]) == 1
+    assert "no 'champion' alias" in caplog.text

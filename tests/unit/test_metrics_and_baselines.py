@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from forecasting.baselines import baseline_forecasters, naive, seasonal_naive
+from forecasting.metrics import mase_scale, score, smape
+from forecasting.promotion import GatePolicy, decide
+
+
+def test_score_on_known_errors():
+    actual = np.array([[1.0, 2.0], [3.0, 4.0]])
+    forecast = np.array([[2.0, 2.0], [3.0, 2.0]])
+    result = score(actual, forecast, scale=0.5)
+    assert result["mae"] == pytest.approx(0.75)
+    assert result["rmse"] == pytest.approx(np.sqrt(5 / 4))
+    assert result["mase"] == pytest.approx(1.5)
+
+
+def test_smape_counts_zero_over_zero_as_no_error():
+    assert smape(np.array([0.0, 1.0]), np.array([0.0, 1.0])) == 0.0
+    assert smape(np.array([1.0]), np.array([3.0])) == pytest.approx(100.0)
+
+
+def test_mase_scale_refuses_short_or_perfectly_seasonal_history():
+    assert mase_scale(np.array([1.0, 2.0, 4.0]), season=1) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="more than"):
+        mase_scale(np.array([1.0]), season=1)
+    with pytest.raises(ValueError, match="repeats"):
+        mase_scale(np.array([1.0, 2.0, 1.0, 2.0]), season=2)
+
+
+def test_seasonal_naive_repeats_the_last_season():
+    inputs = np.arange(10, dtype=float)[None, :]
+    assert seasonal_naive(inputs, horizon=5, season=3).tolist() == [[7, 8, 9, 7, 8]]
+    assert naive(inputs, 2).tolist() == [[9, 9]]
+
+
+def test_week_baseline_is_left_out_when_the_window_is_shorter_than_a_week():
+    assert set(baseline_forecasters(336, 48, 48, 336)) == {
+        "naive",
+        "seasonal_naive_day",
+        "seasonal_naive_week",
+    }
+    assert set(baseline_forecasters(96, 24, 48, 336)) == {"naive", "seasonal_naive_day"}
+
+
+@pytest.mark.parametrize(
+    ("model", "champion", "promote", "words"),
+    [
+        (90.0, (None, None), True, "no champion yet"),
+        (120.0, (None, None), False, "best baseline naive"),
+        (90.0, ("3", 80.0), False, "does not beat champion v3"),
+        (70.0, ("3", 80.0), True, "beats champion v3"),
+        (70.0, ("3", None), False, "cannot be scored"),
+    ],
+)
+def test_gate_needs_to_beat_baselines_and_champion(model, champion, promote, words):
+    decision = decide(model, {"naive": 100.0, "seasonal": 110.0}, *champion, GatePolicy())
+    assert decision.promote is promote
+    assert words in decision.reason
+
+
+def test_gate_margin_is_a_fraction_of_the_bar():
+    assert not decide(95.0, {"naive": 100.0}, None, None, GatePolicy(min_improvement=0.1)).promote
+    assert decide(89.0, {"naive": 100.0}, None, None, GatePolicy(min_improvement=0.1)).promote

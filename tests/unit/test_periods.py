@@ -1,0 +1,36 @@
+import pandas as pd
+import pytest
+
+from forecasting.periods import future_timestamps, steps_per_day, steps_per_week, week_phase
+
+
+def test_week_phase_counts_steps_from_monday_midnight():
+    stamps = pd.DatetimeIndex(
+        ["2000-06-05 00:00", "2000-06-05 00:30", "2000-06-11 23:30", "2000-06-12 00:00"]
+    )
+    assert week_phase(stamps, "30min").tolist() == [0, 1, 335, 0]
+
+
+def test_week_phase_ignores_time_zone_and_handles_daily_data():
+    aware = pd.DatetimeIndex(["2024-01-03 12:00"]).tz_localize("Europe/London")
+    assert week_phase(aware, "30min").tolist() == [2 * 48 + 24]
+    assert week_phase(pd.DatetimeIndex(["2024-01-07"]), "D").tolist() == [6]
+
+
+def test_steps_follow_the_frequency():
+    assert (steps_per_day("30min"), steps_per_week("30min")) == (48, 336)
+    assert (steps_per_day("h"), steps_per_week("D")) == (24, 7)
+
+
+def test_irregular_frequency_is_refused_with_advice():
+    with pytest.raises(ValueError, match="fixed step"):
+        steps_per_day("MS")
+
+
+def test_future_timestamps_follow_the_end():
+    stamps = future_timestamps(pd.Timestamp("2000-08-27 23:30"), "30min", 3)
+    assert [s.isoformat() for s in stamps] == [
+        "2000-08-28T00:00:00",
+        "2000-08-28T00:30:00",
+        "2000-08-28T01:00:00",
+    ]

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from forecasting.datasets import split_chronologically, training_windows, validation_windows
+from forecasting.inference import RequestError, forecast_many
+from forecasting.model import ModelConfig, RecurrentForecaster
+from forecasting.sources import ColumnMapping, canonical
+from forecasting.training import TrainingConfig, train_model
+from tests.conftest import synthetic_series
+
+CONFIG = ModelConfig(input_length=96, horizon=24, hidden_size=8, patch_length=24, seasonal_lag=48)
+
+
+def _data():
+    splits = split_chronologically(
+        canonical(synthetic_series(days=14), ColumnMapping(), "t"), 0.15, 0.15
+    )
+    return (
+        training_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon),
+        validation_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon),
+    )
+
+
+def _train(seed: int, epochs: int = 3):
+    train, val = _data()
+    return train_model(
+        CONFIG, TrainingConfig(epochs=epochs, batch_size=32, seed=seed, device="cpu"), train, val
+    )
+
+
+def test_training_is_bit_identical_for_the_same_seed_and_differs_for_another():
+    first, second, other = _train(7), _train(7), _train(8)
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    assert [r.val_loss for r in first.history] == [r.val_loss for r in second.history]
+    assert any(
+        not torch.equal(t, other.model.state_dict()[n]) for n, t in first.model.state_dict().items()
+    )
+
+
+def test_training_lowers_validation_loss_and_keeps_the_best_epoch():
+    result = _train(0, epochs=8)
+    losses = [r.val_loss for r in result.history]
+    assert min(losses) < losses[0]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert result.samples_per_second > 0
+
+
+def test_training_without_windows_is_an_error():
+    train, _ = _data()
+    empty = validation_windows(
+        split_chronologically(
+            canonical(synthetic_series(days=2), ColumnMapping(), "t"), 0.15, 0.15
+        ),
+        "30min",
+        96,
+        24,
+    )
+    with pytest.raises(ValueError, match="no training windows"):
+        train_model(CONFIG, TrainingConfig(epochs=1), train, empty)
+
+
+def test_forecast_many_uses_the_last_window_and_times_the_steps():
+    model = RecurrentForecaster(CONFIG).eval()
+    values = list(np.linspace(100, 200, 150))
+    result = forecast_many(
+        model, [values, values[-96:]], ["2024-01-01T23:30:00", "2024-01-01T23:30:00+00:00"]
+    )
+    assert len(result[0].forecast) == 24 and result[0].timestamps[0] == "2024-01-02T00:00:00"
+    assert result[0].forecast == result[1].forecast
+    assert len(forecast_many(model, [values], ["2024-01-01"], horizon=5)[0].forecast) == 5
+
+
+@pytest.mark.parametrize(
+    ("values", "end", "horizon", "message"),
+    [
+        ([1.0] * 10, "2024-01-01", None, "at least 96"),
+        ([1.0] * 95 + [float("nan")], "2024-01-01", None, "finite"),
+        ([1.0] * 95 + [1e39], "2024-01-01", None, "finite"),
+        ([1.0] * 96, "not a time", None, "ISO 8601"),
+        ([1.0] * 96, "2024-01-01", 0, "between 1 and 24"),
+        ([1.0] * 96, "2024-01-01", 25, "between 1 and 24"),
+    ],
+)
+def test_bad_requests_get_clear_errors(values, end, horizon, message):
+    with pytest.raises(RequestError, match=message):
+        forecast_many(RecurrentForecaster(CONFIG).eval(), [values], [end], horizon)

@@ -1,0 +1,47 @@
+import numpy as np
+import torch
+
+from forecasting.windows import SeriesArrays, WindowDataset
+
+
+def _series(n: int, name: str = "a", offset: float = 0.0) -> SeriesArrays:
+    return SeriesArrays(
+        name, np.arange(n, dtype=np.float32) + offset, np.arange(n, dtype=np.int64) % 7
+    )
+
+
+def test_windows_are_the_slices_around_each_origin():
+    data = WindowDataset([_series(20)], input_length=5, horizon=3)
+    assert len(data) == 20 - 5 - 3 + 1
+    inputs, phase, targets = data[2]
+    assert inputs.tolist() == [2, 3, 4, 5, 6]
+    assert targets.tolist() == [7, 8, 9]
+    assert int(phase) == 6 % 7
+
+
+def test_windows_share_the_series_storage_instead_of_copying():
+    data = WindowDataset([_series(10_000)], input_length=336, horizon=48)
+    view = data._views[0]
+    assert view.shape == (10_000 - 384 + 1, 384)
+    assert view.untyped_storage().data_ptr() == data._values[0].untyped_storage().data_ptr()
+
+
+def test_first_origin_and_stride_select_rolling_origins():
+    data = WindowDataset([_series(30)], input_length=5, horizon=3, first_origins=[19], stride=4)
+    assert data.origins[:, 1].tolist() == [19, 23]
+    batch = data.gather(torch.arange(len(data)))
+    assert batch.targets[:, 0].tolist() == [20, 24]
+
+
+def test_batches_mix_series_correctly():
+    data = WindowDataset(
+        [_series(12, "a"), _series(12, "b", offset=1000)], input_length=4, horizon=2
+    )
+    batch = data.__getitems__(list(range(len(data))))
+    per_series = len(data) // 2
+    assert batch.inputs[0, 0] == 0 and batch.inputs[per_series, 0] == 1000
+    assert torch.equal(batch.targets[:, 0] - batch.inputs[:, -1], torch.ones(len(data)))
+
+
+def test_series_shorter_than_a_window_yields_no_window():
+    assert len(WindowDataset([_series(6)], input_length=5, horizon=3)) == 0
