@@ -19,9 +19,22 @@ COPIED = [
     "pipelines",
     "src",
     "pyproject.toml",
-    ".dvc/config",
+    ".dvc",
     ".dvcignore",
+    ".gitignore",
 ]
+
+
+def copy_pipeline_files(destination: Path) -> None:
+    """Copy what a pipeline run needs (no data, models, reports or stores) into ``destination``."""
+    ignore = shutil.ignore_patterns("__pycache__", "cache", "tmp", "config.local")
+    for name in COPIED:
+        source, target = REPO_ROOT / name, destination / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
 
 
 def synthetic_series(days: int = 21, freq: str = "30min", seed: int = 0) -> pd.DataFrame:
@@ -67,14 +80,7 @@ def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of the repository's pipeline files in a temp dir, as the working directory,
     with its own SQLite MLflow store."""
-    for name in COPIED:
-        source = REPO_ROOT / name
-        target = tmp_path / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    copy_pipeline_files(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     yield tmp_path

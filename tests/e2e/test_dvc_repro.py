@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from forecasting.bento import serve_bento
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_pipeline_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 BIN = Path(sys.executable).parent
@@ -30,23 +29,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
 def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in [
-        "params.yaml",
-        "dvc.yaml",
-        "pipelines",
-        "src",
-        "pyproject.toml",
-        ".dvc",
-        ".dvcignore",
-        ".gitignore",
-    ]:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(
-                source, repo / name, ignore=shutil.ignore_patterns("__pycache__", "cache", "tmp")
-            )
-        elif source.is_file():
-            shutil.copy2(source, repo / name)
+    copy_pipeline_files(repo)
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "BENTOML_HOME": str(bentoml_home)}
     env.pop("MLFLOW_TRACKING_URI", None)
     _run(["git", "init", "-q"], repo, env)

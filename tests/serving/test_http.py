@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import pytest
 
 from forecasting.bento import serve_bento
 from pipelines import evaluate, ingest, package, train, validate
-from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, write_params
+from tests.conftest import (
+    copy_pipeline_files,
+    reset_tracking_state,
+    synthetic_series,
+    tiny_params,
+    write_params,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -20,20 +27,8 @@ pytestmark = pytest.mark.slow
 def server(
     tmp_path_factory: pytest.TempPathFactory, bentoml_home: Path
 ) -> Iterator[tuple[str, dict]]:
-    import os
-    import shutil
-
-    from tests.conftest import COPIED, REPO_ROOT
-
     root = tmp_path_factory.mktemp("serving")
-    for name in COPIED:
-        if (REPO_ROOT / name).is_dir():
-            shutil.copytree(
-                REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__")
-            )
-        elif (REPO_ROOT / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, root / name)
+    copy_pipeline_files(root)
     previous = Path.cwd()
     os.chdir(root)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
