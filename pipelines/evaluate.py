@@ -88,7 +88,7 @@ def evaluate(params: Params) -> None:
         )
         for sid in series_ids
     }
-    scale = float(np.mean([scales[series_ids[int(n)]] for n in windows.origins[:, 0]]))
+    scale = np.array([scales[series_ids[int(n)]] for n in windows.origins[:, 0]])  # [origins]
 
     forecasts: dict[str, np.ndarray] = {"model": _forecast(model, batch)}
     for name, forecaster in baseline_forecasters(

@@ -44,14 +44,18 @@ def mase_scale(history: np.ndarray, season: int) -> float:
     return scale
 
 
-def score(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict[str, float]:
-    """All metrics of ``forecast`` against ``actual`` (same shape); ``scale`` from :func:`mase_scale`."""
+def score(actual: np.ndarray, forecast: np.ndarray, scale: float | np.ndarray) -> dict[str, float]:
+    """All metrics of ``forecast`` against ``actual``, both ``[origins, horizon]``.
+
+    ``scale`` is MASE's denominator (:func:`mase_scale`): one number, or one per origin
+    (``[origins]``) so that each window is scaled by its own series' history.
+    """
     if actual.shape != forecast.shape:
         raise ValueError(f"actual {actual.shape} and forecast {forecast.shape} differ in shape")
-    error = mae(actual, forecast)
+    per_origin = np.broadcast_to(np.asarray(scale, dtype=np.float64), actual.shape[:1])
     return {
-        "mae": error,
+        "mae": mae(actual, forecast),
         "rmse": rmse(actual, forecast),
         "smape": smape(actual, forecast),
-        "mase": error / scale,
+        "mase": float(np.mean(np.abs(actual - forecast) / per_origin[:, None])),
     }

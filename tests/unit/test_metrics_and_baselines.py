@@ -15,6 +15,15 @@ def test_score_on_known_errors():
     assert result["mase"] == pytest.approx(1.5)
 
 
+def test_mase_scales_each_origin_by_its_own_series():
+    actual = np.array([[10.0, 10.0], [100.0, 100.0]])
+    forecast = np.array([[11.0, 11.0], [110.0, 110.0]])  # errors 1 and 10
+    # series scales 1 and 10: both windows are "one scale unit" off
+    assert score(actual, forecast, np.array([1.0, 10.0]))["mase"] == pytest.approx(1.0)
+    # paired with the wrong series, the same errors score very differently
+    assert score(actual, forecast, np.array([10.0, 1.0]))["mase"] == pytest.approx(5.05)
+
+
 def test_smape_counts_zero_over_zero_as_no_error():
     assert smape(np.array([0.0, 1.0]), np.array([0.0, 1.0])) == 0.0
     assert smape(np.array([1.0]), np.array([3.0])) == pytest.approx(100.0)
