@@ -5,10 +5,10 @@ Why this shape beats a plain LSTM on raw demand:
 * **Per-window normalisation.** Each input window is centred and scaled by its own mean and
   standard deviation, so the network learns shapes, not megawatts, and a series at another level
   (or another user's series) needs no global scaler.
-* **Residual over seasonal naive.** The forecast starts from the value one season (a week) back
-  and the network learns only the correction. Seasonal naive (week) is the strongest cheap
-  baseline; starting from it, the network cannot do much worse and spends its capacity on
-  what the baseline misses.
+* **Residual over a seasonal base** (``seasonal_base.py``). The forecast starts from the value
+  one week back (``lag_mixture: false``) or from a learned "similar day" mixture of whole-day
+  lags that starts as that value (``lag_mixture: true``, the default in ``params.yaml``), and
+  the network learns only the correction, spending its capacity on what the base misses.
 * **Calendar features** from the week phase of the last observation: time of day and day of week.
 * **Patches.** The encoder reads the window in patches of ``patch_length`` steps (a 336-step week
   read as 14 patches of 24), which is ~24x fewer recurrent steps and trains in seconds on a CPU.
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from forecasting.files import file_sha256
+from forecasting.seasonal_base import FixedLagBase, LagMixtureBase
 
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model_config.json"
@@ -49,6 +50,11 @@ class ModelConfig(BaseModel):
         336,
         ge=0,
         description="the forecast is a residual over the value this many steps back; 0 = off",
+    )
+    lag_mixture: bool = Field(
+        False,
+        description="the base is a learned, calendar-dependent mixture of whole-day lags "
+        "(starting as seasonal_lag); off: the value seasonal_lag back",
     )
     freq: str = "30min"
     steps_per_day: int = Field(48, ge=1)
@@ -91,6 +97,17 @@ class RecurrentForecaster(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden_size, config.horizon),
         )
+        self.base: nn.Module | None = None
+        if config.seasonal_lag and config.lag_mixture:
+            self.base = LagMixtureBase(
+                config.input_length,
+                config.horizon,
+                config.seasonal_lag,
+                config.steps_per_day,
+                config.steps_per_week,
+            )
+        elif config.seasonal_lag:
+            self.base = FixedLagBase(config.input_length, config.horizon, config.seasonal_lag)
         # Input positions relative to the last observation: -(L-1) .. 0, shape [L].
         self.register_buffer(
             "input_offsets", torch.arange(-config.input_length + 1, 1), persistent=False
@@ -105,7 +122,8 @@ class RecurrentForecaster(nn.Module):
             [day_angle.sin(), day_angle.cos(), week_angle.sin(), week_angle.cos()], dim=-1
         )
 
-    def normalise(self, values: Tensor) -> tuple[Tensor, Tensor]:
+    @staticmethod
+    def normalise(values: Tensor) -> tuple[Tensor, Tensor]:
         """Per-window level and scale, each ``[B, 1]``; the scale never collapses to zero."""
         level = values.mean(dim=-1, keepdim=True)
         spread = values.std(dim=-1, keepdim=True, unbiased=False)
@@ -133,9 +151,8 @@ class RecurrentForecaster(nn.Module):
         encoded, _ = self.encoder(patches)  # [B, P, hidden]
         first_future = self._calendar((end_phase + 1) % cfg.steps_per_week)  # [B, 4]
         residual: Tensor = self.head(torch.cat([encoded[:, -1], first_future], dim=-1))  # [B, H]
-        if cfg.seasonal_lag:
-            start = cfg.input_length - cfg.seasonal_lag
-            residual = residual + scaled[:, start : start + cfg.horizon]
+        if self.base is not None:
+            residual = residual + self.base(scaled, end_phase)
         return residual * scale + level
 
 

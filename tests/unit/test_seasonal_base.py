@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from forecasting.baselines import seasonal_naive
+from forecasting.model import ModelConfig, RecurrentForecaster
+from forecasting.seasonal_base import FixedLagBase, LagMixtureBase
+
+DAY, WEEK = 48, 336
+
+
+def _mixture(input_length: int = 384, horizon: int = 48) -> LagMixtureBase:
+    return LagMixtureBase(input_length, horizon, WEEK, DAY, WEEK)
+
+
+def test_lags_are_whole_days_inside_the_window_and_beyond_the_horizon():
+    base = _mixture(input_length=384, horizon=48)
+    assert base.lags == [48, 96, 144, 192, 240, 288, 336, 384]
+    short = LagMixtureBase(96, 24, 48, DAY, WEEK)
+    assert short.lags == [48, 96]
+
+
+def test_it_starts_close_to_seasonal_naive_week_and_can_become_seasonal_naive_day():
+    torch.manual_seed(0)
+    scaled = torch.randn(3, 384)
+    phase = torch.tensor([0, 100, 335])
+    base = _mixture()
+    week = torch.from_numpy(seasonal_naive(scaled.numpy(), 48, WEEK))
+    start = base(scaled, phase)
+    # softmax(3 on one of 8 lags) puts ~0.74 on last week: nearer it than the day-back forecast
+    day = torch.from_numpy(seasonal_naive(scaled.numpy(), 48, DAY))
+    assert (start - week).abs().mean() < (start - day).abs().mean()
+    with torch.no_grad():
+        base.lag_logits.fill_(-1e4)
+        base.lag_logits[:, base.lags.index(DAY)] = 1e4
+    torch.testing.assert_close(base(scaled, phase), day)
+
+
+def test_the_mixture_follows_the_calendar_of_each_target_step():
+    """Weekday targets can copy yesterday while weekend targets copy last week."""
+    scaled = torch.arange(384, dtype=torch.float32)[None, :]  # value = position
+    base = _mixture()
+    with torch.no_grad():
+        base.lag_logits.fill_(-1e4)
+        base.lag_logits[:, base.lags.index(WEEK)] = 1e4
+        base.lag_logits[:24, :] = -1e4  # Monday 00:00-23:59 (hours 0-23 of the week) ...
+        base.lag_logits[:24, base.lags.index(DAY)] = 1e4  # ... copies the day before
+    end_phase = torch.tensor([DAY * 7 - 25])  # Sunday 11:30: targets run into Monday
+    out = base(scaled, end_phase)[0]
+    steps = torch.arange(1, 49)
+    monday = (end_phase + steps) % WEEK < DAY
+    expected = torch.where(monday, 383 + steps - DAY, 383 + steps - WEEK).float()
+    torch.testing.assert_close(out, expected)
+
+
+def test_level_carry_adds_the_recent_rise():
+    scaled = torch.zeros(1, 384)
+    scaled[0, -DAY:] = 2.0  # the last day sits 2 above the day a week earlier
+    base = _mixture()
+    with torch.no_grad():
+        base.lag_logits.fill_(-1e4)
+        base.lag_logits[:, base.lags.index(WEEK)] = 1e4
+    flat = base(scaled, torch.tensor([0]))
+    with torch.no_grad():
+        base.level_carry[0, :, base.lags.index(WEEK)] = 1.0  # span 0 is the last day
+    carried = base(scaled, torch.tensor([0]))
+    torch.testing.assert_close(carried - flat, torch.full_like(flat, 2.0))
+
+
+def test_a_lag_whose_day_lies_before_the_window_carries_no_change():
+    base = LagMixtureBase(336, 48, WEEK, DAY, WEEK)  # the week-back day starts before the window
+    running = torch.nn.functional.pad(torch.randn(2, 336).cumsum(-1), (1, 0))
+    change = base._level_change(running, DAY)
+    assert torch.equal(change[:, base.lags.index(WEEK)], torch.zeros(2))
+    assert np.all(np.isfinite(change.numpy()))
+
+
+@pytest.mark.parametrize(("lag_mixture", "kind"), [(False, FixedLagBase), (True, LagMixtureBase)])
+def test_the_config_chooses_the_base_and_a_fixed_lag_adds_no_parameters(lag_mixture, kind):
+    config = ModelConfig(
+        input_length=96, horizon=24, hidden_size=8, seasonal_lag=48, lag_mixture=lag_mixture
+    )
+    model = RecurrentForecaster(config)
+    assert isinstance(model.base, kind)
+    base_weights = [name for name in model.state_dict() if name.startswith("base.")]
+    assert bool(base_weights) == lag_mixture
