@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecasting.baselines import baseline_forecasters
-from forecasting.datasets import read_splits, test_windows
+from forecasting.baselines import baseline_forecasters, holt_winters
+from forecasting.datasets import Splits, read_splits, test_windows
 from forecasting.files import read_json, write_atomically, write_json
 from forecasting.metrics import mase_scale, score
-from forecasting.model import RecurrentForecaster, load_model
+from forecasting.model import ModelConfig, RecurrentForecaster, load_model
 from forecasting.plots import forecast_vs_actual
 from forecasting.promotion import GatePolicy, decide
 from forecasting.registry import (
@@ -30,7 +30,7 @@ from forecasting.registry import (
     version_by_alias,
 )
 from forecasting.tracking import use_tracking
-from forecasting.windows import WindowBatch
+from forecasting.windows import WindowBatch, WindowDataset
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
@@ -42,8 +42,14 @@ def _forecast(model: RecurrentForecaster, batch: WindowBatch) -> np.ndarray:
         return np.asarray(model(batch.inputs, batch.end_phase).numpy(), dtype=np.float64)
 
 
-def _champion_forecast(params: Params, batch: WindowBatch) -> tuple[str | None, np.ndarray | None]:
-    """The current champion's forecasts on the same windows, or (None, None) without one."""
+def _champion_forecast(
+    params: Params, splits: Splits, windows: WindowDataset
+) -> tuple[str | None, np.ndarray | None]:
+    """The current champion's forecasts at the origins of ``windows``, or (None, None) without one.
+
+    The champion reads its own input length (it may predate a change of ``input_length``), at the
+    same origins and over the same horizon; a champion with another horizon cannot be compared.
+    """
     champion = version_by_alias(params.base.registered_model, CHAMPION)
     if champion is None:
         return None, None
@@ -52,16 +58,49 @@ def _champion_forecast(params: Params, batch: WindowBatch) -> tuple[str | None, 
             params.base.registered_model, str(champion.version), Path(scratch)
         )
         model = load_model(folder, expected_sha256=champion.tags.get("weights.sha256"))
-    if (
-        model.config.input_length != batch.inputs.shape[1]
-        or model.config.horizon != batch.targets.shape[1]
-    ):
+    length, horizon = model.config.input_length, model.config.horizon
+    own = test_windows(
+        splits, params.base.freq, length, windows.horizon, params.evaluate.origin_step
+    )
+    if horizon != windows.horizon or not torch.equal(own.origins, windows.origins):
         logger.warning(
-            "champion v%s has another window shape; it cannot be scored on these origins",
+            "champion v%s (input %d, horizon %d) cannot be scored on these origins",
             champion.version,
+            length,
+            horizon,
         )
         return str(champion.version), None
-    return str(champion.version), _forecast(model, batch)
+    return str(champion.version), _forecast(model, own.gather(torch.arange(len(own))))
+
+
+def _holt_winters(
+    params: Params, splits: Splits, config: ModelConfig, windows: WindowDataset
+) -> np.ndarray | None:
+    """Holt-Winters forecasts at the same origins as ``windows``, or None when it cannot run.
+
+    Each origin refits on the ``holt_winters_weeks`` weeks before it (less when the history is
+    shorter, at least two weeks), which needs more history than the model's input window.
+    """
+    season = config.steps_per_week
+    wanted = params.evaluate.holt_winters_weeks * season
+    before_test = pd.concat([splits.train, splits.val]).groupby("series_id").size().min()
+    history_length = int(min(wanted, before_test))
+    if wanted == 0 or history_length < 2 * season:
+        logger.warning(
+            "Holt-Winters baseline skipped: it needs two weeks (%d steps) of history before the "
+            "test split, which has %d",
+            2 * season,
+            before_test,
+        )
+        return None
+    history = test_windows(
+        splits, params.base.freq, history_length, config.horizon, params.evaluate.origin_step
+    )
+    if not torch.equal(history.origins, windows.origins):
+        raise StageError("Holt-Winters history windows do not line up with the test origins")
+    logger.info("fitting Holt-Winters at %d origins on %d steps each", len(history), history_length)
+    inputs = history.gather(torch.arange(len(history))).inputs.numpy()
+    return holt_winters(inputs, config.horizon, season)
 
 
 def evaluate(params: Params) -> None:
@@ -95,6 +134,9 @@ def evaluate(params: Params) -> None:
         config.input_length, config.horizon, config.steps_per_day, config.steps_per_week
     ).items():
         forecasts[name] = forecaster(inputs, batch.end_phase.numpy())
+    holt_winters_forecast = _holt_winters(params, splits, config, windows)
+    if holt_winters_forecast is not None:
+        forecasts["holt_winters"] = holt_winters_forecast
     report: dict[str, Any] = {
         "model": score(actual, forecasts["model"], scale),
         "baselines": {
@@ -104,7 +146,7 @@ def evaluate(params: Params) -> None:
     }
 
     use_tracking(Path.cwd(), params.base.experiment)
-    champion_version, champion_forecast = _champion_forecast(params, batch)
+    champion_version, champion_forecast = _champion_forecast(params, splits, windows)
     champion_mae = None
     if champion_forecast is not None:
         report["champion"] = {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from forecasting.bento import serve_bento
 from tests.conftest import copy_pipeline_files
@@ -45,7 +46,13 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
 
     shown = json.loads(_run([str(BIN / "dvc"), "metrics", "show", "--json"], repo, env).stdout)
     metrics = next(iter(shown.values()))["data"]["reports/evaluate/metrics.json"]["data"]
-    assert set(metrics["baselines"]) == {"naive", "seasonal_naive_day", "seasonal_naive_week"}
+    assert set(metrics["baselines"]) == {
+        "naive",
+        "seasonal_naive_day",
+        "seasonal_naive_week",
+        "holt_winters",
+    }
+    assert metrics["model"]["mae"] < metrics["baselines"]["holt_winters"]["mae"]
     assert metrics["baselines"]["seasonal_naive_week"]["mae"] == pytest.approx(456.0, abs=1)
     assert metrics["model"]["mae"] < metrics["baselines"]["seasonal_naive_week"]["mae"]
 
@@ -69,8 +76,9 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
     import pandas as pd
 
     test = pd.read_parquet(repo / "data/validated/test.parquet")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     payload = {
-        "values": test["value"].tolist()[-336:],
+        "values": test["value"].tolist()[-params["train"]["input_length"] :],
         "end": test["timestamp"].iloc[-1].isoformat(),
     }
     with serve_bento(manifest["bento_tag"]) as server:

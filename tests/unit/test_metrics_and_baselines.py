@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from forecasting.baselines import baseline_forecasters, naive, seasonal_naive
+from forecasting.baselines import baseline_forecasters, holt_winters, naive, seasonal_naive
 from forecasting.metrics import mase_scale, score, smape
 from forecasting.promotion import GatePolicy, decide
 
@@ -71,3 +71,20 @@ def test_gate_needs_to_beat_baselines_and_champion(model, champion, promote, wor
 def test_gate_margin_is_a_fraction_of_the_bar():
     assert not decide(95.0, {"naive": 100.0}, None, None, GatePolicy(min_improvement=0.1)).promote
     assert decide(89.0, {"naive": 100.0}, None, None, GatePolicy(min_improvement=0.1)).promote
+
+
+def test_holt_winters_follows_a_seasonal_pattern_and_its_level():
+    season, rng = 12, np.random.default_rng(0)
+    pattern = 10 * np.sin(2 * np.pi * np.arange(season) / season)
+    history = np.tile(pattern, 4) + 100 + rng.normal(0, 0.1, 4 * season)
+    history[-season:] += 5  # the level rose in the last season
+    forecast = holt_winters(history[None, :], horizon=season, season=season)
+    assert forecast.shape == (1, season)
+    np.testing.assert_allclose(forecast[0], pattern + 105, atol=2.0)
+    # seasonal naive would repeat the last season and so also see the rise; a mean would not
+    assert np.abs(forecast[0] - (pattern + 100)).mean() > 3
+
+
+def test_holt_winters_needs_two_seasons():
+    with pytest.raises(ValueError, match="two seasons"):
+        holt_winters(np.ones((1, 23)), horizon=4, season=12)
