@@ -24,6 +24,7 @@ class Paths(Section):
     raw: Path
     validated: Path
     models: Path
+    checkpoints: Path = Path("models/checkpoints")
     bento: Path
     reports: Path
 
@@ -63,6 +64,7 @@ class Train(Section):
     dropout: float = Field(ge=0, lt=1)
     patch_length: int = Field(ge=1)
     seasonal_lag: int = Field(ge=0)
+    lag_mixture: bool = True
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
@@ -70,12 +72,14 @@ class Train(Section):
     patience: int = Field(ge=1)
     grad_clip_norm: float = Field(gt=0)
     device: Literal["auto", "cpu", "cuda"]
+    resume: bool = True
 
 
 class Evaluate(Section):
     origin_step: int = Field(ge=1)
     min_improvement: float = Field(ge=0, lt=1)
     require_beating_baselines: bool = True
+    holt_winters_weeks: int = Field(4, ge=0, description="history per Holt-Winters fit; 0 = off")
 
 
 class Package(Section):

@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from forecasting.datasets import SPLITS, read_splits, training_windows, validation_windows
+from forecasting.checkpoints import load_checkpoint, remove_checkpoint
+from forecasting.datasets import (
+    SPLITS,
+    Splits,
+    read_splits,
+    training_windows,
+    validation_windows,
+)
+from forecasting.distributed import current_world
 from forecasting.files import write_atomically, write_json
 from forecasting.lineage import data_fingerprint, git_commit
 from forecasting.model import ModelConfig, save_model
 from forecasting.periods import steps_per_day, steps_per_week
 from forecasting.plots import learning_curve
 from forecasting.tracking import use_tracking
-from forecasting.training import EpochRecord, TrainingConfig, train_model
-from pipelines._stage import exit_with, run_stage
+from forecasting.training import (
+    EpochRecord,
+    TrainingConfig,
+    TrainingInterrupted,
+    run_fingerprint,
+    train_model,
+)
+from forecasting.windows import WindowDataset
+from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
 logger = logging.getLogger("pipelines.train")
@@ -44,6 +61,7 @@ def model_config(params: Params) -> ModelConfig:
         dropout=t.dropout,
         patch_length=t.patch_length,
         seasonal_lag=t.seasonal_lag,
+        lag_mixture=t.lag_mixture,
         freq=params.base.freq,
         steps_per_day=steps_per_day(params.base.freq),
         steps_per_week=steps_per_week(params.base.freq),
@@ -61,6 +79,8 @@ def training_config(params: Params) -> TrainingConfig:
         grad_clip_norm=t.grad_clip_norm,
         seed=params.base.seed,
         device=t.device,
+        checkpoint_dir=params.paths.checkpoints,
+        resume=t.resume,
     )
 
 
@@ -83,20 +103,85 @@ def _log_model(model_dir: Path, example: pd.DataFrame) -> str:
     return str(info.model_uri)
 
 
-def train(params: Params) -> None:
-    import mlflow
+def _stop_on_sigterm() -> Callable[[], bool]:
+    """Turn SIGTERM (CI cancelling a job, ``kill``) into a stop after the current epoch."""
+    requested = threading.Event()
 
+    def handle(signum: int, _frame: object) -> None:
+        logger.warning("signal %d: stopping after this epoch and saving a checkpoint", signum)
+        requested.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handle)
+    return requested.is_set
+
+
+def _log_datasets(splits: Splits, validated: Path) -> None:
+    """Dataset lineage on the run: each split with its content digest and where it came from."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    for name, context in (("train", "training"), ("val", "validation"), ("test", "evaluation")):
+        frame = getattr(splits, name)
+        dataset = from_pandas(
+            frame, source=str(validated / f"{name}.parquet"), targets="value", name=name
+        )
+        mlflow.log_input(dataset, context=context)
+
+
+def train(params: Params) -> None:
+
+    world = current_world()
     splits = read_splits(params.paths.validated)
     config = model_config(params)
+    fit = training_config(params)
     train_data = training_windows(splits, params.base.freq, config.input_length, config.horizon)
     val_data = validation_windows(splits, params.base.freq, config.input_length, config.horizon)
-    logger.info("%d training windows, %d validation windows", len(train_data), len(val_data))
+    stop_requested = _stop_on_sigterm()
+    try:
+        if not world.is_main:  # under torchrun: train the shard, leave logging to rank 0
+            train_model(config, fit, train_data, val_data, stop_requested=stop_requested)
+            return
+        _train_and_log(params, splits, config, fit, train_data, val_data, stop_requested)
+    except TrainingInterrupted as err:
+        raise StageError(str(err)) from err
+
+
+def _train_and_log(
+    params: Params,
+    splits: Splits,
+    config: ModelConfig,
+    fit: TrainingConfig,
+    train_data: WindowDataset,
+    val_data: WindowDataset,
+    stop_requested: Callable[[], bool],
+) -> None:
+    import mlflow
+
+    world = current_world()
+    logger.info(
+        "%d training windows, %d validation windows%s",
+        len(train_data),
+        len(val_data),
+        f", {world.size} processes" if world.distributed else "",
+    )
     fingerprint = data_fingerprint([params.paths.validated / f"{name}.parquet" for name in SPLITS])
     commit, dirty = git_commit(Path.cwd())
     reports = params.paths.reports / "train"
 
     use_tracking(Path.cwd(), params.base.experiment)
-    with mlflow.start_run(log_system_metrics=True) as run:
+    resumable = (
+        load_checkpoint(
+            params.paths.checkpoints,
+            run_fingerprint(config, fit, train_data, val_data, world.size),
+        )
+        if fit.resume
+        else None
+    )
+    run_id = resumable.extra.get("mlflow_run_id") if resumable is not None else None
+    with mlflow.start_run(run_id=run_id, log_system_metrics=True) as run:
+        if run_id is not None:
+            logger.info("continuing MLflow run %s from its checkpoint", run_id)
         mlflow.set_tags(
             {
                 "git.commit": commit,
@@ -104,11 +189,14 @@ def train(params: Params) -> None:
                 "data.sha256": fingerprint,
                 "stage": "train",
                 "python": platform.python_version(),
+                "world_size": str(world.size),
             }
         )
-        mlflow.log_params(
-            {**params.train.model_dump(), "seed": params.base.seed, "freq": params.base.freq}
-        )
+        if run_id is None:
+            mlflow.log_params(
+                {**params.train.model_dump(), "seed": params.base.seed, "freq": params.base.freq}
+            )
+            _log_datasets(splits, params.paths.validated)
         summary = params.paths.reports / "validate" / "summary.json"
         if summary.is_file():
             mlflow.log_artifact(str(summary), artifact_path="validation")
@@ -137,7 +225,15 @@ def train(params: Params) -> None:
                 step=record.epoch,
             )
 
-        result = train_model(config, training_config(params), train_data, val_data, on_epoch)
+        result = train_model(
+            config,
+            fit,
+            train_data,
+            val_data,
+            on_epoch,
+            stop_requested=stop_requested,
+            checkpoint_extra={"mlflow_run_id": run.info.run_id},
+        )
         best = result.history[result.best_epoch - 1]
         weights_sha = save_model(result.model, params.paths.models)
         logger.info(
@@ -157,6 +253,7 @@ def train(params: Params) -> None:
             "epochs_run": len(result.history),
             "train/seconds": result.seconds,
             "train/samples_per_second": result.samples_per_second,
+            "train/epoch_samples_per_second": result.epoch_samples_per_second,
         }
         mlflow.log_metrics(
             {
@@ -165,9 +262,11 @@ def train(params: Params) -> None:
                 "best_epoch": result.best_epoch,
                 "train/seconds": result.seconds,
                 "train/samples_per_second": result.samples_per_second,
+                "train/epoch_samples_per_second": result.epoch_samples_per_second,
             }
         )
         mlflow.set_tags({"weights.sha256": weights_sha, "device": result.device})
+        remove_checkpoint(params.paths.checkpoints)
         write_json(reports / "metrics.json", metrics)
         curve = pd.DataFrame([vars(r) for r in result.history])
         write_atomically(reports / "learning_curve.csv", lambda p: curve.to_csv(p, index=False))

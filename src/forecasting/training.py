@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
+from forecasting import distributed
+from forecasting.checkpoints import Checkpoint, fingerprint, load_checkpoint
+from forecasting.distributed import World, current_world, device_for
 from forecasting.model import ModelConfig, RecurrentForecaster
 from forecasting.windows import WindowBatch, WindowDataset, collate_batch
 
@@ -34,6 +38,8 @@ class TrainingConfig:
     grad_clip_norm: float = 1.0
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_dir: Path | None = None  # where a checkpoint is written every epoch; None = off
+    resume: bool = True  # continue from a checkpoint of the same params and data when present
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,12 @@ class TrainResult:
     model: RecurrentForecaster
     history: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
-    seconds: float = 0.0
-    samples_per_second: float = 0.0
+    seconds: float = 0.0  # wall time of every epoch, validation included
+    step_seconds: float = 0.0  # of which in training steps (data, forward, backward, update)
+    samples_per_second: float = 0.0  # training samples / step_seconds
+    epoch_samples_per_second: float = 0.0  # training samples / seconds
     device: str = "cpu"
+    world_size: int = 1
 
 
 EpochCallback = Callable[[EpochRecord], None]
@@ -80,10 +89,16 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def normalised_mse(model: RecurrentForecaster, batch: WindowBatch) -> torch.Tensor:
-    """MSE in each window's own scale, so every window weighs the same whatever its level."""
-    forecast = model(batch.inputs, batch.end_phase)
-    level, scale = model.normalise(batch.inputs)
+def normalised_mse(model: nn.Module, batch: WindowBatch) -> torch.Tensor:
+    """MSE in each window's own scale, so every window weighs the same whatever its level.
+
+    ``model`` is the forecaster or its DistributedDataParallel wrapper.
+    """
+    return _normalised_mse_of(model(batch.inputs, batch.end_phase), batch)
+
+
+def _normalised_mse_of(forecast: torch.Tensor, batch: WindowBatch) -> torch.Tensor:
+    level, scale = RecurrentForecaster.normalise(batch.inputs)
     return nn.functional.mse_loss((forecast - level) / scale, (batch.targets - level) / scale)
 
 
@@ -95,7 +110,7 @@ def _to(batch: WindowBatch, device: torch.device) -> WindowBatch:
     )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_loss(
     model: RecurrentForecaster, data: WindowDataset, device: torch.device, batch_size: int = 1024
 ) -> tuple[float, float]:
@@ -105,11 +120,59 @@ def evaluate_loss(
     for start in range(0, len(data), batch_size):
         items = torch.arange(start, min(start + batch_size, len(data)))
         batch = _to(data.gather(items), device)
-        loss_sum += float(normalised_mse(model, batch)) * len(items)
-        forecast = model(batch.inputs, batch.end_phase)
+        forecast = model(batch.inputs, batch.end_phase)  # one forward pass for both figures
+        loss_sum += float(_normalised_mse_of(forecast, batch)) * len(items)
         abs_sum += float((forecast - batch.targets).abs().mean()) * len(items)
         count += len(items)
     return loss_sum / max(count, 1), abs_sum / max(count, 1)
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped on request (SIGTERM) after saving a checkpoint it can resume from."""
+
+
+StopRequested = Callable[[], bool]
+
+
+@dataclass
+class _Progress:
+    """What early stopping and the summary need, carried across epochs and resumes."""
+
+    best_loss: float
+    best_epoch: int
+    best_model: dict[str, torch.Tensor]
+    stale: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+    step_seconds: float = 0.0
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: t.detach().clone() for name, t in model.state_dict().items()}
+
+
+def _any_rank(flag: bool, world: World, device: torch.device) -> bool:
+    """True on every rank if ``flag`` is true on any, so all ranks stop at the same epoch."""
+    if not world.distributed:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def run_fingerprint(
+    model_config: ModelConfig,
+    config: TrainingConfig,
+    train_data: WindowDataset,
+    val_data: WindowDataset,
+    world_size: int,
+) -> str:
+    """What a checkpoint must match to be resumed: the architecture, the fit, the data, the world."""
+    fit = {k: v for k, v in vars(config).items() if k not in ("checkpoint_dir", "resume", "device")}
+    return fingerprint(
+        model_config.model_dump(), fit, train_data.fingerprint(), val_data.fingerprint(), world_size
+    )
 
 
 def train_model(
@@ -118,11 +181,18 @@ def train_model(
     train_data: WindowDataset,
     val_data: WindowDataset,
     on_epoch: EpochCallback | None = None,
+    stop_requested: StopRequested | None = None,
+    checkpoint_extra: dict[str, str] | None = None,
 ) -> TrainResult:
-    """Fit a fresh forecaster and return the weights of its best validation epoch.
+    """Fit a fresh forecaster (or continue a checkpointed one) and return its best epoch's weights.
+
+    Under ``torchrun`` each process trains on its shard of every epoch through
+    DistributedDataParallel; every rank scores the whole validation set (so all agree on early
+    stopping) and only rank 0 writes checkpoints.
 
     Raises:
         ValueError: if either data set holds no window.
+        TrainingInterrupted: if ``stop_requested`` turned true (the checkpoint is saved first).
 
     """
     if len(train_data) == 0 or len(val_data) == 0:
@@ -130,66 +200,142 @@ def train_model(
             f"no training windows ({len(train_data)}) or validation windows ({len(val_data)}): "
             "the splits are shorter than input_length + horizon"
         )
-    generator = seed_everything(config.seed)
-    device = resolve_device(config.device)
+    world = current_world()
+    device = device_for(world, resolve_device(config.device))
+    distributed.start(world, device)
+    seed_everything(config.seed)
     model = RecurrentForecaster(model_config).to(device)
+    trained: nn.Module = (
+        nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
+        if world.distributed
+        else model
+    )
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser,
-        max_lr=config.learning_rate,
-        total_steps=config.epochs * steps_per_epoch,
-        pct_start=0.2,
+    # Each epoch's order is a permutation seeded by (seed, epoch): the same with or without a
+    # resume, and split across ranks under torchrun.
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        train_data, num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed
     )
     loader = DataLoader(
         train_data,
         batch_size=config.batch_size,
-        shuffle=True,
-        generator=generator,
+        sampler=sampler,
         collate_fn=cast(Callable[[list[Any]], Any], collate_batch),
-        drop_last=False,
     )
-    result = TrainResult(model=model, device=str(device))
-    best_loss, best_state, stale, samples = math.inf, copy.deepcopy(model.state_dict()), 0, 0
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser,
+        max_lr=config.learning_rate,
+        total_steps=config.epochs * len(loader),
+        pct_start=0.2,
+    )
+    this_run = run_fingerprint(model_config, config, train_data, val_data, world.size)
+    progress = _Progress(best_loss=math.inf, best_epoch=0, best_model=_state_copy(model))
+    first_epoch = 1
+    resumed = (
+        load_checkpoint(config.checkpoint_dir, this_run)
+        if config.checkpoint_dir is not None and config.resume
+        else None
+    )
+    if resumed is not None:
+        model.load_state_dict(resumed.model)
+        optimiser.load_state_dict(resumed.optimiser)
+        scheduler.load_state_dict(resumed.scheduler)
+        torch.set_rng_state(resumed.rng)
+        progress = _Progress(
+            best_loss=resumed.best_loss,
+            best_epoch=resumed.best_epoch,
+            best_model=resumed.best_model,
+            stale=resumed.stale,
+            samples=resumed.samples,
+            seconds=resumed.seconds,
+            step_seconds=resumed.step_seconds,
+            history=[EpochRecord(**record) for record in resumed.history],
+        )
+        first_epoch = resumed.epoch + 1
+        logger.info("resuming from the checkpoint after epoch %d", resumed.epoch)
+
+    for epoch in range(first_epoch, config.epochs + 1):
+        if progress.stale >= config.patience:
+            break  # a checkpoint taken right at the early stop
         epoch_start = time.perf_counter()
-        model.train()
-        loss_sum = 0.0
+        sampler.set_epoch(epoch)
+        trained.train()
+        # Summed on the device: a float() per step would stall a GPU on every batch.
+        loss_sum, epoch_samples = torch.zeros((), device=device), 0
         for batch in loader:
             batch = _to(batch, device)
             optimiser.zero_grad(set_to_none=True)
-            loss = normalised_mse(model, batch)
+            loss = normalised_mse(trained, batch)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
             optimiser.step()
             scheduler.step()
-            loss_sum += float(loss.detach()) * batch.inputs.shape[0]
-            samples += batch.inputs.shape[0]
+            loss_sum += loss.detach() * batch.inputs.shape[0]
+            epoch_samples += batch.inputs.shape[0]
+        train_loss = float(loss_sum) / max(epoch_samples, 1)
+        progress.step_seconds += time.perf_counter() - epoch_start
         val_loss, val_mae = evaluate_loss(model, val_data, device)
+        seconds = time.perf_counter() - epoch_start
+        progress.samples += epoch_samples * world.size
+        progress.seconds += seconds
         record = EpochRecord(
             epoch=epoch,
-            train_loss=loss_sum / len(train_data),
+            train_loss=train_loss,
             val_loss=val_loss,
             val_mae=val_mae,
             learning_rate=float(scheduler.get_last_lr()[0]),
-            seconds=time.perf_counter() - epoch_start,
+            seconds=seconds,
         )
-        result.history.append(record)
+        progress.history.append(record)
+        if val_loss < progress.best_loss:
+            progress.best_loss, progress.best_epoch, progress.stale = val_loss, epoch, 0
+            progress.best_model = _state_copy(model)
+        else:
+            progress.stale += 1
+        if world.is_main and config.checkpoint_dir is not None:
+            Checkpoint(
+                fingerprint=this_run,
+                epoch=epoch,
+                model=_state_copy(model),
+                optimiser=optimiser.state_dict(),
+                scheduler=scheduler.state_dict(),
+                best_loss=progress.best_loss,
+                best_epoch=progress.best_epoch,
+                best_model=progress.best_model,
+                stale=progress.stale,
+                samples=progress.samples,
+                seconds=progress.seconds,
+                step_seconds=progress.step_seconds,
+                rng=torch.get_rng_state(),
+                history=[asdict(r) for r in progress.history],
+                extra=checkpoint_extra or {},
+            ).save(config.checkpoint_dir)
         if on_epoch is not None:
             on_epoch(record)
-        if val_loss < best_loss:
-            best_loss, stale, result.best_epoch = val_loss, 0, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-            if stale >= config.patience:
-                logger.info("early stop at epoch %d: no val improvement for %d", epoch, stale)
-                break
-    result.seconds = time.perf_counter() - started
-    result.samples_per_second = samples / max(result.seconds, 1e-9)
-    model.load_state_dict(best_state)
-    result.model = model.cpu().eval()
-    return result
+        if progress.stale >= config.patience:
+            logger.info("early stop at epoch %d: no val improvement for %d", epoch, progress.stale)
+            break
+        if _any_rank(stop_requested is not None and stop_requested(), world, device):
+            distributed.stop(world)
+            raise TrainingInterrupted(
+                f"training stopped after epoch {epoch} on request; its checkpoint is in "
+                f"{config.checkpoint_dir}: run again to resume"
+            )
+
+    distributed.stop(world)
+    model.load_state_dict(progress.best_model)
+    return TrainResult(
+        model=model.cpu().eval(),
+        history=progress.history,
+        best_epoch=progress.best_epoch,
+        seconds=progress.seconds,
+        step_seconds=progress.step_seconds,
+        samples_per_second=progress.samples / max(progress.step_seconds, 1e-9),
+        epoch_samples_per_second=progress.samples / max(progress.seconds, 1e-9),
+        device=str(device),
+        world_size=world.size,
+    )

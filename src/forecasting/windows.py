@@ -8,6 +8,7 @@ one ``[N]`` tensor per series and an index of origins, and a batch is gathered f
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,16 @@ class WindowDataset(Dataset[tuple[Tensor, Tensor, Tensor]]):
     def origins(self) -> Tensor:
         """``[K, 2]`` (series number, origin position) of every window."""
         return self._index
+
+    def fingerprint(self) -> str:
+        """sha256 of every series' values and phases and of the origin index."""
+        digest = hashlib.sha256()
+        for values, phases in zip(self._values, self._phases, strict=True):
+            digest.update(values.numpy().tobytes())
+            digest.update(phases.numpy().tobytes())
+        digest.update(self._index.numpy().tobytes())
+        digest.update(f"{self.input_length}/{self.horizon}".encode())
+        return digest.hexdigest()
 
     def __getitem__(self, item: int) -> tuple[Tensor, Tensor, Tensor]:
         batch = self.gather(torch.tensor([item]))
