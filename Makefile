@@ -51,7 +51,7 @@ serve: $(STAMP) ## serve the packaged Bento on http://127.0.0.1:3000
 	  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/bentoml serve $$tag --host 127.0.0.1 --port 3000
 
 bench: $(STAMP) ## run the benchmarks (results under reports/bench/)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
 
 clean: ## remove the environment (not data, models or the MLflow store)
 	rm -rf $(VENV)
