@@ -1,16 +1,32 @@
-"""The promotion gate: when a newly trained model may replace the champion."""
+"""The promotion gate: when a newly trained model may replace the champion.
+
+Both comparisons are paired tests over the same forecast origins (``evidence.py``), not single
+numbers:
+
+* **Baselines.** The candidate must beat the best baseline (lowest MAE) by ``min_improvement``
+  of its MAE, and be the better of the two in at least ``baseline_confidence`` of the bootstrap
+  resamples (a one-sided paired test at level ``1 - baseline_confidence``): a lucky average over
+  a few days is not enough.
+* **Champion.** The candidate must have a lower MAE than the champion (by ``min_improvement``)
+  and be the better model in at least ``champion_confidence`` of the bootstrap resamples. A
+  retrain of the same model (difference 0) is therefore never promoted over itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forecasting.evidence import PairedComparison
+
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """``min_improvement``: the fraction by which MAE must beat the bar (0 = strictly better)."""
+    """The thresholds of the gate (the ``evaluate`` section of ``params.yaml``)."""
 
     min_improvement: float = 0.0
     require_beating_baselines: bool = True
+    baseline_confidence: float = 0.9
+    champion_confidence: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -21,42 +37,64 @@ class Decision:
     reason: str
 
 
+def _interval(comparison: PairedComparison) -> str:
+    return (
+        f"mean difference {comparison.mean_difference:+.1f} MW, "
+        f"{comparison.confidence:.0%} CI [{comparison.ci_low:+.1f}, {comparison.ci_high:+.1f}], "
+        f"better in {comparison.probability_better:.0%} of resamples over "
+        f"{comparison.origins} origins"
+    )
+
+
 def decide(
-    model_mae: float,
-    baselines: dict[str, float],
+    vs_baseline: PairedComparison,
     champion_version: str | None,
-    champion_mae: float | None,
+    vs_champion: PairedComparison | None,
     policy: GatePolicy,
 ) -> Decision:
-    """Promote only a model that beats the best baseline (if required) and the champion.
+    """Promote only a candidate that clearly beats the best baseline and is better than the champion.
 
-    ``champion_mae`` is None when a champion exists but could not be scored on these origins
-    (another window shape): then nothing is promoted automatically.
+    ``vs_champion`` is None when there is no champion (``champion_version`` None) or when the
+    champion could not be scored on these origins (another horizon): then nothing is promoted
+    automatically.
     """
-    factor = 1.0 - policy.min_improvement
-    name, baseline_mae = min(baselines.items(), key=lambda item: item[1])
-    if policy.require_beating_baselines and not model_mae < baseline_mae * factor:
+    baseline = vs_baseline.reference
+    margin = policy.min_improvement * vs_baseline.reference_mae
+    clearly_better = (
+        vs_baseline.mean_difference < -margin
+        and vs_baseline.probability_better >= policy.baseline_confidence
+    )
+    if policy.require_beating_baselines and not clearly_better:
         return Decision(
             False,
-            f"test MAE {model_mae:.1f} does not beat the best baseline {name} ({baseline_mae:.1f})",
+            f"test MAE {vs_baseline.candidate_mae:.1f} does not clearly beat the best baseline "
+            f"{baseline} ({vs_baseline.reference_mae:.1f}): {_interval(vs_baseline)}",
         )
     if champion_version is None:
         return Decision(
             True,
-            f"no champion yet; test MAE {model_mae:.1f} beats the best baseline {name} ({baseline_mae:.1f})",
+            f"no champion yet; test MAE {vs_baseline.candidate_mae:.1f} beats the best baseline "
+            f"{baseline} ({vs_baseline.reference_mae:.1f}): {_interval(vs_baseline)}",
         )
-    if champion_mae is None:
+    if vs_champion is None:
         return Decision(
             False,
-            f"champion v{champion_version} cannot be scored on these origins; promote by hand if intended",
+            f"champion v{champion_version} cannot be scored on these origins; promote by hand "
+            "if intended",
         )
-    if not model_mae < champion_mae * factor:
+    bar = vs_champion.reference_mae * (1.0 - policy.min_improvement)
+    if not (
+        vs_champion.candidate_mae < bar
+        and vs_champion.probability_better >= policy.champion_confidence
+    ):
         return Decision(
             False,
-            f"test MAE {model_mae:.1f} does not beat champion v{champion_version} ({champion_mae:.1f})",
+            f"test MAE {vs_champion.candidate_mae:.1f} does not beat champion v{champion_version} "
+            f"({vs_champion.reference_mae:.1f}): {_interval(vs_champion)}",
         )
     return Decision(
         True,
-        f"test MAE {model_mae:.1f} beats champion v{champion_version} ({champion_mae:.1f}) "
-        f"and the best baseline {name} ({baseline_mae:.1f})",
+        f"test MAE {vs_champion.candidate_mae:.1f} beats champion v{champion_version} "
+        f"({vs_champion.reference_mae:.1f}: {_interval(vs_champion)}) and the best baseline "
+        f"{baseline} ({vs_baseline.reference_mae:.1f})",
     )

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from forecasting.baselines import baseline_forecasters, holt_winters, naive, seasonal_naive
+from forecasting.evidence import paired_bootstrap
 from forecasting.metrics import mase_scale, score, smape
 from forecasting.promotion import GatePolicy, decide
 
@@ -52,25 +53,71 @@ def test_week_baseline_is_left_out_when_the_window_is_shorter_than_a_week():
     assert set(baseline_forecasters(96, 24, 48, 336)) == {"naive", "seasonal_naive_day"}
 
 
+def _errors(mean: float, spread: float = 5.0, origins: int = 12) -> np.ndarray:
+    """Per-origin MAEs around ``mean`` with a fixed day-to-day pattern."""
+    return mean + spread * np.sin(np.arange(origins))
+
+
+def _compare(candidate: np.ndarray, reference: np.ndarray, name: str = "ref"):
+    return paired_bootstrap(candidate, reference, name, resamples=2000)
+
+
 @pytest.mark.parametrize(
     ("model", "champion", "promote", "words"),
     [
-        (90.0, (None, None), True, "no champion yet"),
-        (120.0, (None, None), False, "best baseline naive"),
-        (90.0, ("3", 80.0), False, "does not beat champion v3"),
-        (70.0, ("3", 80.0), True, "beats champion v3"),
-        (70.0, ("3", None), False, "cannot be scored"),
+        (90.0, None, True, "no champion yet"),
+        (120.0, None, False, "does not clearly beat the best baseline naive"),
+        (90.0, 80.0, False, "does not beat champion v3"),
+        (70.0, 80.0, True, "beats champion v3"),
+        (70.0, "unscorable", False, "cannot be scored"),
     ],
 )
 def test_gate_needs_to_beat_baselines_and_champion(model, champion, promote, words):
-    decision = decide(model, {"naive": 100.0, "seasonal": 110.0}, *champion, GatePolicy())
+    vs_baseline = _compare(_errors(model), _errors(100.0), "naive")
+    if champion is None:
+        decision = decide(vs_baseline, None, None, GatePolicy())
+    elif champion == "unscorable":
+        decision = decide(vs_baseline, "3", None, GatePolicy())
+    else:
+        decision = decide(
+            vs_baseline, "3", _compare(_errors(model), _errors(champion)), GatePolicy()
+        )
     assert decision.promote is promote
     assert words in decision.reason
+    assert "CI [" in decision.reason or "cannot" in decision.reason
 
 
 def test_gate_margin_is_a_fraction_of_the_bar():
-    assert not decide(95.0, {"naive": 100.0}, None, None, GatePolicy(min_improvement=0.1)).promote
-    assert decide(89.0, {"naive": 100.0}, None, None, GatePolicy(min_improvement=0.1)).promote
+    policy = GatePolicy(min_improvement=0.1)
+    assert not decide(_compare(_errors(95.0), _errors(100.0)), None, None, policy).promote
+    assert decide(_compare(_errors(85.0), _errors(100.0)), None, None, policy).promote
+
+
+def test_a_lower_mean_from_one_lucky_day_does_not_clear_the_baseline():
+    reference = np.full(12, 100.0)
+    candidate = np.full(12, 101.0)
+    candidate[0] = 40.0  # one good day pulls the mean to 96
+    comparison = _compare(candidate, reference, "holt_winters")
+    assert comparison.mean_difference < 0 < comparison.ci_high
+    assert not decide(comparison, None, None, GatePolicy()).promote
+
+
+def test_an_identical_retrain_is_not_promoted_over_the_champion():
+    errors = _errors(80.0)
+    vs_baseline = _compare(errors, _errors(100.0))
+    decision = decide(vs_baseline, "1", _compare(errors, errors.copy()), GatePolicy())
+    assert not decision.promote
+
+
+def test_paired_bootstrap_interval_covers_a_known_shift_and_rejects_bad_pairs():
+    rng = np.random.default_rng(1)
+    reference = rng.normal(100, 10, 200)
+    candidate = reference - 5 + rng.normal(0, 1, 200)  # 5 better on every day, small noise
+    comparison = _compare(candidate, reference)
+    assert comparison.ci_low < -5 < comparison.ci_high
+    assert comparison.probability_better == 1.0
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_bootstrap(candidate[:10], reference, "ref")
 
 
 def test_holt_winters_follows_a_seasonal_pattern_and_its_level():
