@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test lint typecheck ui serve bench clean
+.PHONY: help setup run repro test lint typecheck ui serve rollback history bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,13 @@ serve: $(STAMP) ## serve the packaged Bento on http://127.0.0.1:3000
 	@tag=$$($(BIN)/python -c "import json;print(json.load(open('reports/package/manifest.json'))['bento_tag'])"); \
 	  $(BIN)/bentoml get $$tag >/dev/null 2>&1 || $(BIN)/bentoml import models/package/forecaster.bento; \
 	  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/bentoml serve $$tag --host 127.0.0.1 --port 3000
+
+rollback: $(STAMP) ## move champion back to the version it replaced, then re-package it
+	$(BIN)/python -m pipelines.rollback
+	$(BIN)/dvc repro --force --single-item package
+
+history: $(STAMP) ## every promotion and rollback of the champion, oldest first
+	@$(BIN)/python -m pipelines.history
 
 bench: $(STAMP) ## run the benchmarks (results under reports/bench/)
 	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
