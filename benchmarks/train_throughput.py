@@ -109,7 +109,9 @@ def main() -> None:
         "bare_samples_per_second": round(bare, 1),
         "project_samples_per_second": round(project, 1),
         # the median of per-round ratios: each round's two loops ran back to back
-        "ratio": round(statistics.median(p / b for p, b in zip(project_rounds, bare_rounds)), 3),
+        "ratio": round(
+            statistics.median(p / b for p, b in zip(project_rounds, bare_rounds, strict=True)), 3
+        ),
         "project_samples_per_second_with_validation": round(statistics.median(with_validation), 1),
         "ratio_with_validation": round(statistics.median(with_validation) / bare, 3),
         "rounds": args.rounds,

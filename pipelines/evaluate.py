@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecasting import champion
 from forecasting.baselines import baseline_forecasters, holt_winters
 from forecasting.datasets import Splits, read_splits, test_windows
+from forecasting.evidence import origin_errors, paired_bootstrap
 from forecasting.files import read_json, write_atomically, write_json
 from forecasting.metrics import mase_scale, score
 from forecasting.model import ModelConfig, RecurrentForecaster, load_model
+from forecasting.model_card import render_model_card
 from forecasting.plots import forecast_vs_actual
 from forecasting.promotion import GatePolicy, decide
 from forecasting.registry import (
@@ -26,7 +29,6 @@ from forecasting.registry import (
     download_model_files,
     register_version,
     set_alias,
-    tag_version,
     version_by_alias,
 )
 from forecasting.tracking import use_tracking
@@ -50,14 +52,14 @@ def _champion_forecast(
     The champion reads its own input length (it may predate a change of ``input_length``), at the
     same origins and over the same horizon; a champion with another horizon cannot be compared.
     """
-    champion = version_by_alias(params.base.registered_model, CHAMPION)
-    if champion is None:
+    holder = version_by_alias(params.base.registered_model, CHAMPION)
+    if holder is None:
         return None, None
     with tempfile.TemporaryDirectory() as scratch:
         folder = download_model_files(
-            params.base.registered_model, str(champion.version), Path(scratch)
+            params.base.registered_model, str(holder.version), Path(scratch)
         )
-        model = load_model(folder, expected_sha256=champion.tags.get("weights.sha256"))
+        model = load_model(folder, expected_sha256=holder.tags.get("weights.sha256"))
     length, horizon = model.config.input_length, model.config.horizon
     own = test_windows(
         splits, params.base.freq, length, windows.horizon, params.evaluate.origin_step
@@ -65,12 +67,12 @@ def _champion_forecast(
     if horizon != windows.horizon or not torch.equal(own.origins, windows.origins):
         logger.warning(
             "champion v%s (input %d, horizon %d) cannot be scored on these origins",
-            champion.version,
+            holder.version,
             length,
             horizon,
         )
-        return str(champion.version), None
-    return str(champion.version), _forecast(model, own.gather(torch.arange(len(own))))
+        return str(holder.version), None
+    return str(holder.version), _forecast(model, own.gather(torch.arange(len(own))))
 
 
 def _holt_winters(
@@ -101,6 +103,38 @@ def _holt_winters(
     logger.info("fitting Holt-Winters at %d origins on %d steps each", len(history), history_length)
     inputs = history.gather(torch.arange(len(history))).inputs.numpy()
     return holt_winters(inputs, config.horizon, season)
+
+
+def _write_model_card(
+    params: Params, version: str, report: dict[str, Any], decision: dict[str, Any], path: Path
+) -> None:
+    """Render the card, keep it in reports/, log it to the run and set it as the description."""
+    import mlflow
+
+    def optional(file: Path) -> dict[str, Any]:
+        return read_json(file) if file.is_file() else {}
+
+    training = optional(params.paths.reports / "train" / "metrics.json")
+    training["device"] = read_json(params.paths.reports / "train" / "run.json").get("device", "?")
+    card = render_model_card(
+        params.base.registered_model,
+        version,
+        optional(params.paths.raw / "manifest.json"),
+        optional(params.paths.reports / "validate" / "summary.json"),
+        training,
+        params.train.model_dump(),
+        report,
+        decision,
+    )
+
+    def write(target: Path) -> None:
+        target.write_text(card)
+
+    write_atomically(path, write)
+    mlflow.log_artifact(str(path), artifact_path="evaluation")
+    mlflow.MlflowClient().update_model_version(
+        params.base.registered_model, version, description=card
+    )
 
 
 def evaluate(params: Params) -> None:
@@ -156,11 +190,34 @@ def evaluate(params: Params) -> None:
         champion_mae = report["champion"]["mae"]
     baseline_maes = {n: m["mae"] for n, m in report["baselines"].items()}
     best_baseline = min(baseline_maes.items(), key=lambda item: item[1])
-    policy = GatePolicy(params.evaluate.min_improvement, params.evaluate.require_beating_baselines)
-    decision_ = decide(
-        report["model"]["mae"], baseline_maes, champion_version, champion_mae, policy
+    e = params.evaluate
+    policy = GatePolicy(
+        e.min_improvement, e.require_beating_baselines, e.baseline_confidence, e.champion_confidence
     )
-    promote, reason = decision_.promote, decision_.reason
+    model_errors = origin_errors(actual, forecasts["model"])  # [origins]
+    vs_baseline = paired_bootstrap(
+        model_errors,
+        origin_errors(actual, forecasts[best_baseline[0]]),
+        best_baseline[0],
+        resamples=e.bootstrap_resamples,
+        seed=params.base.seed,
+    )
+    vs_champion = (
+        None
+        if champion_forecast is None
+        else paired_bootstrap(
+            model_errors,
+            origin_errors(actual, champion_forecast),
+            f"champion v{champion_version}",
+            resamples=e.bootstrap_resamples,
+            seed=params.base.seed,
+        )
+    )
+    gate = decide(vs_baseline, champion_version, vs_champion, policy)
+    promote, reason = gate.promote, gate.reason
+    if promote and e.promotion == "manual":
+        promote = False
+        reason = f"evaluate.promotion is manual: the gate passed ({reason}); move the alias by hand"
 
     reports = params.paths.reports / "evaluate"
     write_json(reports / "metrics.json", report)
@@ -205,15 +262,26 @@ def evaluate(params: Params) -> None:
             "model_mae": report["model"]["mae"],
             "best_baseline": {"name": best_baseline[0], "mae": best_baseline[1]},
             "champion_before": {"version": champion_version, "mae": champion_mae},
+            "gate_passed": gate.promote,
+            "policy": {
+                "promotion": e.promotion,
+                "min_improvement": e.min_improvement,
+                "require_beating_baselines": e.require_beating_baselines,
+                "baseline_confidence": e.baseline_confidence,
+                "champion_confidence": e.champion_confidence,
+            },
+            "evidence": {
+                "vs_best_baseline": vs_baseline.as_dict(),
+                "vs_champion": None if vs_champion is None else vs_champion.as_dict(),
+            },
             "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if promote:
-            set_alias(name, CHAMPION, version)
-            tag_version(
-                name,
-                version,
-                {"promoted_at": decision["decided_at"], "promoted_from": str(champion_version)},
-            )
+            try:
+                champion.promote(name, version, champion_version, reason)
+            except champion.ChampionChanged as err:
+                promote, reason = False, str(err)
+                decision.update(promoted=False, reason=reason)
         holder = version_by_alias(name, CHAMPION)
         decision["champion_after"] = None if holder is None else str(holder.version)
         mlflow.set_tags(
@@ -225,6 +293,7 @@ def evaluate(params: Params) -> None:
         )
         write_json(reports / "promotion.json", decision)
         mlflow.log_artifact(str(reports / "promotion.json"), artifact_path="evaluation")
+        _write_model_card(params, version, report, decision, reports / "model_card.md")
     verdict = "PROMOTED to champion" if promote else "not promoted"
     logger.info(
         "model MAE %.1f | %s",

@@ -79,6 +79,10 @@ class Evaluate(Section):
     origin_step: int = Field(ge=1)
     min_improvement: float = Field(ge=0, lt=1)
     require_beating_baselines: bool = True
+    promotion: Literal["auto", "manual"] = "auto"
+    baseline_confidence: float = Field(0.9, ge=0, le=1)
+    champion_confidence: float = Field(0.5, ge=0, le=1)
+    bootstrap_resamples: int = Field(10_000, ge=100)
     holt_winters_weeks: int = Field(4, ge=0, description="history per Holt-Winters fit; 0 = off")
 
 

@@ -294,6 +294,7 @@ def _train_and_log(
                 "weights_sha256": weights_sha,
                 "data_sha256": fingerprint,
                 "git_commit": commit,
+                "device": result.device,
             },
         )
         logger.info("MLflow run %s, model %s", run.info.run_id, model_uri)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forecasting import champion
 from pipelines import evaluate, ingest, package, train, validate
 from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, write_params
 
@@ -82,6 +83,23 @@ def test_the_five_stages_hand_off_to_each_other(workspace):
     second = _read("reports/evaluate/promotion.json")
     assert (second["version"], second["promoted"], second["champion_after"]) == ("2", False, "1")
     assert "does not beat champion v1" in second["reason"]
+    evidence = decision["evidence"]["vs_best_baseline"]
+    assert evidence["test"] == "paired bootstrap over forecast origins"
+    assert evidence["ci_low"] <= evidence["mean_difference"] <= evidence["ci_high"]
+    assert 0 <= evidence["p_value"] <= 0.1
+    assert second["evidence"]["vs_champion"]["mean_difference"] == 0
+
+    # A worse retrain (one epoch) is refused with the figures, and the champion stays.
+    worse = tiny_params("demand.csv")
+    worse["train"]["epochs"] = 1
+    write_params(workspace, worse)
+    assert train.main([]) == 0 and evaluate.main([]) == 0
+    third = _read("reports/evaluate/promotion.json")
+    assert (third["version"], third["promoted"], third["champion_after"]) == ("3", False, "1")
+    assert "does not" in third["reason"] and "CI [" in third["reason"]
+    assert [e.to_version for e in champion.history("demand-forecaster")] == ["1"]
+    write_params(workspace, tiny_params("demand.csv"))
+    assert train.main([]) == 0
 
     assert package.main([]) == 0
     manifest = _read("reports/package/manifest.json")

@@ -1,0 +1,89 @@
+"""A markdown model card for each registered version.
+
+It says what the model was trained on, how, how it scored, why it was (not) promoted, and what
+it is not for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _table(rows: list[tuple[str, dict[str, float]]]) -> list[str]:
+    lines = ["| forecaster | MAE | RMSE | sMAPE % | MASE |", "|---|---|---|---|---|"]
+    for name, m in rows:
+        lines.append(
+            f"| {name} | {m['mae']:.1f} | {m['rmse']:.1f} | {m['smape']:.2f} | {m['mase']:.3f} |"
+        )
+    return lines
+
+
+def render_model_card(
+    name: str,
+    version: str,
+    data: dict[str, Any],
+    validation: dict[str, Any],
+    training: dict[str, Any],
+    train_params: dict[str, Any],
+    evaluation: dict[str, Any],
+    decision: dict[str, Any],
+) -> str:
+    """The card as markdown, from the stages' own reports (manifest, summaries, metrics, decision)."""
+    rows = [("**this model**", evaluation["model"])]
+    if "champion" in evaluation:
+        rows.append((f"champion v{evaluation['champion']['version']}", evaluation["champion"]))
+    rows += sorted(evaluation["baselines"].items(), key=lambda item: item[1]["mae"])
+    evidence = decision.get("evidence", {}).get("vs_best_baseline") or {}
+    lines = [
+        f"# Model card: {name} v{version}",
+        "",
+        "## Intended use",
+        "",
+        f"Day-ahead forecasts ({train_params['horizon']} steps) of a regularly sampled demand "
+        f"series from its last {train_params['input_length']} observations, for planning and "
+        "monitoring with a person in the loop.",
+        "",
+        "## Data",
+        "",
+        f"- source: `{data.get('source')}`, {data.get('rows')} rows, series "
+        f"{', '.join(map(str, data.get('series', [])))}",
+        f"- range: {data.get('first_timestamp')} to {data.get('last_timestamp')}",
+        f"- snapshot sha256: `{data.get('sha256')}`",
+        f"- validation: {'passed' if validation.get('success') else 'FAILED'} "
+        f"({validation.get('evaluated', '?')} expectations)",
+        "",
+        "## Training",
+        "",
+        f"- {train_params['cell'].upper()}, hidden {train_params['hidden_size']}, "
+        f"{train_params['num_layers']} layer(s), lag mixture {train_params.get('lag_mixture')}",
+        f"- best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
+        f"{training.get('train/seconds', 0):.1f} s at "
+        f"{training.get('train/samples_per_second', 0):,.0f} samples/s on {training.get('device', '?')}",
+        "- params: " + ", ".join(f"`{k}={v}`" for k, v in train_params.items()),
+        "",
+        f"## Evaluation ({evaluation['origins']} test origins, the same for every row)",
+        "",
+        *_table(rows),
+        "",
+        "## Promotion",
+        "",
+        f"- promoted: **{decision.get('promoted')}**; champion after: v{decision.get('champion_after')}",
+        f"- reason: {decision.get('reason')}",
+    ]
+    if evidence:
+        lines.append(
+            f"- evidence vs {evidence['reference']}: {evidence['test']}, mean difference "
+            f"{evidence['mean_difference']:+.1f}, {evidence['confidence']:.0%} CI "
+            f"[{evidence['ci_low']:+.1f}, {evidence['ci_high']:+.1f}], p = {evidence['p_value']:.3f}"
+        )
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Trained on one period of one data set: holidays, outages and regime changes unlike the "
+        "training weeks are not represented; check drift before trusting it on new data.",
+        "- Evaluated on few origins: differences of a few percent between models are within noise.",
+        "- No weather or price covariates: the level of the next day is extrapolated from the past.",
+        "",
+    ]
+    return "\n".join(lines)
