@@ -31,6 +31,7 @@ SERVICE_PACKAGES = [
     "numpy==2.4.6",
     "pandas==3.1.1",
     "pydantic==2.14.3",
+    "fastapi==0.165.0",  # the GET /metadata route
 ]
 
 

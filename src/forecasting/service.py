@@ -14,10 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from forecasting.inference import RequestError, forecast_many
 from forecasting.model import load_model
+
+# GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
+# answers paths it has a route for, so /forecast, /livez, /metrics etc. are untouched.
+info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
 MODEL_TAG = os.environ.get("FORECASTER_MODEL_TAG", "demand-forecaster:latest")
 # Finite floats only: pydantic rejects NaN/Infinity before they reach the model.
@@ -39,6 +44,7 @@ class ForecastResponse(BaseModel):
     # One torch thread per worker: on few cores, intra-op threads fight request threads.
     envs=[{"name": "OMP_NUM_THREADS", "value": "1"}, {"name": "MKL_NUM_THREADS", "value": "1"}],
 )
+@bentoml.asgi_app(info_app, path="/")
 class Forecaster:
     """Serves forecasts of the packed model."""
 
@@ -94,7 +100,7 @@ class Forecaster:
             ) from err
         return self._answer(values, ends, horizon)
 
-    @bentoml.api(route="/metadata")
+    @info_app.get("/metadata")
     def metadata_endpoint(self) -> dict[str, Any]:
         """What is being served: model name, version, input length, horizon and frequency."""
         config = self.model.config

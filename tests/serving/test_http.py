@@ -104,3 +104,17 @@ def test_nan_and_malformed_json_are_refused(server):
     )
     assert 400 <= broken.status_code < 500
     assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+
+
+def test_metadata_is_a_get_that_describes_the_served_model(server):
+    url, manifest = server
+    answer = httpx.get(f"{url}/metadata", timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model_version"] == manifest["model_version"]
+    assert (body["input_length"], body["horizon"], body["freq"]) == (96, 24, "30min")
+    assert len(body["weights_sha256"]) == 64
+    assert httpx.post(f"{url}/metadata", json={}, timeout=10).status_code == 405
+    # the root mount answers only its own routes: BentoML's are untouched
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    assert httpx.get(f"{url}/no-such-route", timeout=10).status_code == 404
