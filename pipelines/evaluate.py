@@ -137,10 +137,27 @@ def _write_model_card(
     )
 
 
+def _require_run(run_id: str) -> None:
+    """Fail with a way out when the training run is missing from the tracking store."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+    except MlflowException as err:
+        raise StageError(
+            f"training run {run_id} (from reports/train/run.json) is not in the tracking store "
+            f"{mlflow.get_tracking_uri()}: was mlflow.db deleted or MLFLOW_TRACKING_URI changed? "
+            "Re-train with `dvc repro --force train`"
+        ) from err
+
+
 def evaluate(params: Params) -> None:
     import mlflow
 
     handoff: dict[str, Any] = read_json(params.paths.reports / "train" / "run.json")
+    use_tracking(Path.cwd(), params.base.experiment)
+    _require_run(handoff["run_id"])
     model = load_model(params.paths.models, expected_sha256=handoff["weights_sha256"])
     config = model.config
     splits = read_splits(params.paths.validated)
@@ -179,7 +196,6 @@ def evaluate(params: Params) -> None:
         "origins": len(windows),
     }
 
-    use_tracking(Path.cwd(), params.base.experiment)
     champion_version, champion_forecast = _champion_forecast(params, splits, windows)
     champion_mae = None
     if champion_forecast is not None:
