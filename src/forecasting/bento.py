@@ -120,6 +120,27 @@ class RunningBento:
     process: subprocess.Popen[bytes]
 
 
+def packed_model_tag(bento_tag: str) -> str:
+    """The model a built bento was packed with (its service's one model).
+
+    The service resolves ``FORECASTER_MODEL_TAG`` when it is imported; outside a container the
+    local model store may hold newer models (after a rollback, for instance), so whoever serves a
+    bento from the store passes this tag instead of letting ``:latest`` pick one.
+
+    Raises:
+        ValueError: if the bento does not pack exactly one model.
+
+    """
+    import bentoml
+
+    info = bentoml.get(bento_tag).info
+    tags = [str(model.tag) for service in info.services for model in service.models]
+    tags += [str(model.tag) for model in info.models]
+    if len(set(tags)) != 1:
+        raise ValueError(f"bento {bento_tag} packs {len(set(tags))} models, expected one: {tags}")
+    return tags[0]
+
+
 @contextlib.contextmanager
 def serve_bento(
     tag: str, timeout_s: float = 90.0, port: int | None = None
@@ -137,6 +158,7 @@ def serve_bento(
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(bentoml_cli), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, "FORECASTER_MODEL_TAG": packed_model_tag(tag)},
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
