@@ -9,16 +9,16 @@ built bento, the one model packed with it is used.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from forecasting.inference import RequestError, forecast_many
 from forecasting.model import load_model
+from forecasting.request_guard import RequestGuard
 
 # GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
 # answers paths it has a route for, so /forecast, /livez, /metrics etc. are untouched.
@@ -27,6 +27,41 @@ info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 MODEL_TAG = os.environ.get("FORECASTER_MODEL_TAG", "demand-forecaster:latest")
 # Finite floats only: pydantic rejects NaN/Infinity before they reach the model.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Bodies above this are refused before parsing (a 384-value series is ~8 KB of JSON).
+MAX_BODY_BYTES = int(os.environ.get("FORECASTER_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
+MAX_BATCH_SERIES = 256
+MAX_VALUES = 10_000  # far above any input_length; the exact length is checked against the model
+Values = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_VALUES)]
+Timestamp = Annotated[str, Field(min_length=1, max_length=64)]
+Horizon = Annotated[int | None, Field(ge=1)]
+
+
+class ForecastRequest(bentoml.IODescriptor):
+    """``POST /forecast``: one series. Unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: Values
+    end: Timestamp
+    horizon: Horizon = None
+
+
+class SeriesItem(BaseModel):
+    """One series of a batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: Values
+    end: Timestamp
+
+
+class BatchRequest(bentoml.IODescriptor):
+    """``POST /forecast_batch``: up to ``MAX_BATCH_SERIES`` series, one horizon."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    series: Annotated[list[SeriesItem], Field(min_length=1, max_length=MAX_BATCH_SERIES)]
+    horizon: Horizon = None
 
 
 class ForecastResponse(BaseModel):
@@ -74,31 +109,21 @@ class Forecaster:
             for r in results
         ]
 
-    @bentoml.api(route="/forecast")
+    @bentoml.api(route="/forecast", input_spec=ForecastRequest)
     def forecast(
-        self,
-        values: Annotated[list[FiniteFloat], Field(min_length=1, max_length=100_000)],
-        end: datetime,
-        horizon: Annotated[int | None, Field(ge=1)] = None,
+        self, values: list[float], end: str, horizon: int | None = None
     ) -> ForecastResponse:
-        """Forecast one series from its most recent ``values``; ``end`` is the last value's time."""
-        return self._answer([values], [end.isoformat()], horizon)[0]
+        """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
+        return self._answer([values], [end], horizon)[0]
 
-    @bentoml.api(route="/forecast_batch")
+    @bentoml.api(route="/forecast_batch", input_spec=BatchRequest)
     def forecast_batch(
-        self,
-        series: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)],
-        horizon: Annotated[int | None, Field(ge=1)] = None,
+        self, series: list[SeriesItem], horizon: int | None = None
     ) -> list[ForecastResponse]:
         """Forecast many series at once: ``series`` is a list of ``{"values": [...], "end": "..."}``."""
-        try:
-            values = [[float(v) for v in item["values"]] for item in series]
-            ends = [str(item["end"]) for item in series]
-        except (KeyError, TypeError, ValueError) as err:
-            raise bentoml.exceptions.InvalidArgument(
-                "each item of 'series' needs 'values' (numbers) and 'end' (a timestamp)"
-            ) from err
-        return self._answer(values, ends, horizon)
+        return self._answer(
+            [item.values for item in series], [item.end for item in series], horizon
+        )
 
     @info_app.get("/metadata")
     def metadata_endpoint(self) -> dict[str, Any]:
@@ -113,3 +138,11 @@ class Forecaster:
             "weights_sha256": self.metadata.get("weights_sha256"),
             "training_data_range": self.metadata.get("training_data_range"),
         }
+
+
+# The decorator turned the class into a bentoml Service, which mypy cannot see.
+Forecaster.add_asgi_middleware(  # type: ignore[attr-defined]
+    RequestGuard,
+    max_body_bytes=MAX_BODY_BYTES,
+    json_paths=frozenset({"/forecast", "/forecast_batch"}),
+)

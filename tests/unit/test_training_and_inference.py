@@ -61,21 +61,24 @@ def test_training_without_windows_is_an_error():
         train_model(CONFIG, TrainingConfig(epochs=1), train, empty)
 
 
-def test_forecast_many_uses_the_last_window_and_times_the_steps():
+def test_forecast_many_times_the_steps_and_batches_consistently():
     model = RecurrentForecaster(CONFIG).eval()
-    values = list(np.linspace(100, 200, 150))
-    result = forecast_many(
-        model, [values, values[-96:]], ["2024-01-01T23:30:00", "2024-01-01T23:30:00+00:00"]
-    )
+    values = list(np.linspace(100, 200, 96))
+    result = forecast_many(model, [values, values], ["2024-01-01T23:30:00", "2024-01-01T23:30:00"])
     assert len(result[0].forecast) == 24 and result[0].timestamps[0] == "2024-01-02T00:00:00"
     assert result[0].forecast == result[1].forecast
+    alone = forecast_many(model, [values], ["2024-01-01T23:30:00"])[0]
+    np.testing.assert_allclose(alone.forecast, result[0].forecast, rtol=1e-6)
     assert len(forecast_many(model, [values], ["2024-01-01"], horizon=5)[0].forecast) == 5
 
 
 @pytest.mark.parametrize(
     ("values", "end", "horizon", "message"),
     [
-        ([1.0] * 10, "2024-01-01", None, "at least 96"),
+        ([1.0] * 10, "2024-01-01", None, "exactly 96"),
+        ([1.0] * 97, "2024-01-01", None, "exactly 96"),
+        ([1.0] * 96, "2024-01-01T00:00:00+00:00", None, "without a time zone"),
+        ([1.0] * 96, "2024-01-01T00:10:00", None, "30min grid"),
         ([1.0] * 95 + [float("nan")], "2024-01-01", None, "finite"),
         ([1.0] * 95 + [1e39], "2024-01-01", None, "finite"),
         ([1.0] * 96, "not a time", None, "ISO 8601"),
