@@ -21,7 +21,7 @@ from forecasting.files import read_json, write_atomically, write_json
 from forecasting.metrics import mase_scale, score
 from forecasting.model import ModelConfig, RecurrentForecaster, load_model
 from forecasting.model_card import render_model_card
-from forecasting.plots import forecast_vs_actual
+from forecasting.plots import error_by_horizon, forecast_vs_actual
 from forecasting.promotion import GatePolicy, decide
 from forecasting.registry import (
     CHALLENGER,
@@ -242,6 +242,13 @@ def evaluate(params: Params) -> None:
     for name, values in forecasts.items():
         table[name] = values[last]
     write_atomically(reports / "forecasts.csv", lambda p: table.to_csv(p, index=False))
+    # MAE at each step ahead over all origins, for the model, the champion and every baseline.
+    by_step = {n: np.abs(f - actual).mean(axis=0) for n, f in forecasts.items() if n != "naive"}
+    if champion_forecast is not None:
+        by_step[f"champion v{champion_version}"] = np.abs(champion_forecast - actual).mean(axis=0)
+    steps = pd.DataFrame({"step": np.arange(1, config.horizon + 1), **by_step})
+    write_atomically(reports / "error_by_horizon.csv", lambda p: steps.to_csv(p, index=False))
+    error_by_horizon(by_step, reports / "error_by_horizon.png")
     forecast_vs_actual(
         inputs[last, -config.steps_per_week // 2 :] if config.steps_per_week > 1 else inputs[last],
         actual[last],
@@ -258,6 +265,8 @@ def evaluate(params: Params) -> None:
             flat.update({f"test/{baseline}/{k}": v for k, v in figures.items()})
         mlflow.log_metrics(flat)
         mlflow.log_artifact(str(reports / "forecast.png"), artifact_path="plots")
+        mlflow.log_artifact(str(reports / "error_by_horizon.png"), artifact_path="plots")
+        mlflow.log_artifact(str(reports / "error_by_horizon.csv"), artifact_path="evaluation")
         mlflow.log_artifact(str(reports / "metrics.json"), artifact_path="evaluation")
         version = register_version(
             handoff["model_uri"],

@@ -63,3 +63,23 @@ def forecast_vs_actual(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def error_by_horizon(errors: Mapping[str, np.ndarray], path: Path) -> None:
+    """Mean absolute error at each step ahead, one line per forecaster (``errors[name]`` is ``[H]``)."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for name, values in errors.items():
+        axis.plot(
+            np.arange(1, len(values) + 1),
+            values,
+            linewidth=2 if name == "model" else 1,
+            linestyle="-" if name == "model" else "--",
+            label=name,
+        )
+    axis.set(xlabel="steps ahead", ylabel="MAE", title="Test error by horizon step")
+    axis.legend(fontsize=8, ncol=2)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
