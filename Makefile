@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test lint typecheck ui serve rollback history bench clean
+.PHONY: help setup run repro test lint typecheck ui serve rollback history lineage bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ rollback: $(STAMP) ## move champion back to the version it replaced, then re-pac
 
 history: $(STAMP) ## every promotion and rollback of the champion, oldest first
 	@$(BIN)/python -m pipelines.history
+
+lineage: $(STAMP) ## the chain behind the champion (VERSION=n for another); exit 1 on a broken link
+	@$(BIN)/python -m pipelines.lineage $(if $(VERSION),--version $(VERSION))
 
 bench: $(STAMP) ## run the benchmarks (results under reports/bench/)
 	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done

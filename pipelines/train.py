@@ -21,7 +21,7 @@ from forecasting.datasets import (
 )
 from forecasting.distributed import current_world
 from forecasting.files import write_atomically, write_json
-from forecasting.lineage import data_fingerprint, git_commit
+from forecasting.lineage import data_fingerprint, dvc_lock_hashes, environment, git_commit
 from forecasting.model import ModelConfig, save_model
 from forecasting.periods import steps_per_day, steps_per_week
 from forecasting.plots import learning_curve
@@ -116,6 +116,21 @@ def _stop_on_sigterm() -> Callable[[], bool]:
     return requested.is_set
 
 
+def fingerprint_params(params: Params) -> str:
+    """sha256 of the params that shape the model (base + train sections), canonical JSON."""
+    import hashlib
+    import json
+
+    text = json.dumps(
+        {
+            "base": params.base.model_dump(mode="json"),
+            "train": params.train.model_dump(mode="json"),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _log_datasets(splits: Splits, validated: Path) -> None:
     """Dataset lineage on the run: each split with its content digest and where it came from."""
     import mlflow
@@ -190,6 +205,14 @@ def _train_and_log(
                 "stage": "train",
                 "python": platform.python_version(),
                 "world_size": str(world.size),
+                "params.sha256": fingerprint_params(params),
+                **{
+                    f"dvc.{path}.md5": md5
+                    for path, md5 in dvc_lock_hashes(
+                        Path("dvc.lock"), [str(params.paths.raw), str(params.paths.validated)]
+                    ).items()
+                },
+                **environment(),
             }
         )
         if run_id is None:

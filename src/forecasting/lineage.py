@@ -34,3 +34,39 @@ def data_fingerprint(files: list[Path]) -> str:
         digest.update(path.name.encode())
         digest.update(file_sha256(path).encode())
     return digest.hexdigest()
+
+
+def dvc_lock_hashes(lock_file: Path, paths: list[str]) -> dict[str, str]:
+    """The md5 ``dvc.lock`` records for each output path (missing ones are left out)."""
+    import yaml
+
+    if not lock_file.is_file():
+        return {}
+    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
+    found: dict[str, str] = {}
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") in paths:
+                found[out["path"]] = str(out.get("md5", ""))
+    return found
+
+
+def environment() -> dict[str, str]:
+    """What produced a model: interpreter, torch, CUDA/cuDNN, determinism, the processor."""
+    import platform
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "env.python": platform.python_version(),
+        "env.torch": torch.__version__,
+        "env.cuda": str(torch.version.cuda) if cuda else "none",
+        "env.cudnn": str(torch.backends.cudnn.version()) if cuda else "none",
+        "env.deterministic_algorithms": str(torch.are_deterministic_algorithms_enabled()).lower(),
+        "env.cudnn_deterministic": str(torch.backends.cudnn.deterministic).lower(),
+        "env.device_name": torch.cuda.get_device_name(0)
+        if cuda
+        else (platform.processor() or platform.machine()),
+        "env.torch_threads": str(torch.get_num_threads()),
+    }

@@ -90,3 +90,18 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
             f"{server.url}/forecast", json={"values": [1.0], "end": "2000-08-28"}, timeout=10
         )
         assert bad.status_code == 400
+
+    # Lineage: the whole chain agrees after a clean run ...
+    lineage = [str(BIN / "python"), "-m", "pipelines.lineage"]
+    chain = _run(lineage, repo, env)
+    assert "chain complete" in chain.stdout, chain.stdout
+    assert manifest["bento_tag"] in chain.stdout and commit in chain.stdout
+    # ... and tampering with the shipped bento or the data shows up as a broken link.
+    archive = repo / manifest["bento_archive"]
+    archive.write_bytes(archive.read_bytes() + b"tampered")
+    split = repo / "data/validated/test.parquet"
+    split.write_bytes(split.read_bytes() + b"tampered")
+    broken = subprocess.run(lineage, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "2 broken link(s)" in broken.stdout, broken.stdout
+    assert "archive sha256" in broken.stdout and "validated data sha256" in broken.stdout
