@@ -10,13 +10,26 @@ from forecasting.files import file_sha256
 
 
 def git_commit(repo_root: Path) -> tuple[str, bool]:
-    """The HEAD commit and whether the work tree has uncommitted changes ("unknown" outside git)."""
+    """The HEAD commit and whether the code or params differ from it ("unknown" outside git).
+
+    ``dvc.lock`` and ``reports/`` are left out: the pipeline itself rewrites them while it runs,
+    and they describe its outputs, not its inputs.
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo_root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)dvc.lock",
+                ":(exclude)reports",
+            ],
             cwd=repo_root,
             capture_output=True,
             text=True,
