@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test lint typecheck ui serve rollback history lineage bench clean
+.PHONY: help setup run repro test lint typecheck ui mlflow-server serve rollback history lineage bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,14 @@ typecheck: $(STAMP) ## mypy over src and pipelines
 ui: $(STAMP) ## the MLflow UI over the local store, on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 	  --default-artifact-root $(CURDIR)/mlartifacts --host 127.0.0.1 --port 5000
+
+# A team tracking server: PostgreSQL backend, artifacts proxied by the server, loopback only.
+MLFLOW_BACKEND ?= postgresql+psycopg2://postgres@127.0.0.1:5432/mlflow
+MLFLOW_PORT ?= 5001
+mlflow-server: $(STAMP) ## mlflow server on PostgreSQL (MLFLOW_BACKEND=...) with proxied artifacts, on 127.0.0.1:5001
+	$(BIN)/mlflow server --backend-store-uri $(MLFLOW_BACKEND) \
+	  --artifacts-destination $(CURDIR)/mlartifacts-server --serve-artifacts \
+	  --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 serve: $(STAMP) ## serve the packaged Bento on http://127.0.0.1:3000
 	@test -f reports/package/manifest.json || { echo "no packaged bento: run 'make run' first"; exit 1; }
