@@ -91,6 +91,21 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
         )
         assert bad.status_code == 400
 
+    # A DVC remote: push the outputs, clone fresh, pull, and nothing needs to run again.
+    dvc, git = str(BIN / "dvc"), ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    _run([dvc, "remote", "add", "-d", "shared", str(tmp_path / "remote")], repo, env)
+    _run([*git, "add", "-A"], repo, env)
+    _run([*git, "commit", "-qm", "trained"], repo, env)
+    _run([dvc, "push"], repo, env)
+    _run(["git", "clone", "-q", str(repo), str(tmp_path / "clone")], tmp_path, env)
+    clone = tmp_path / "clone"
+    _run([dvc, "pull"], clone, env)
+    assert (clone / "models/train/weights.safetensors").read_bytes() == (
+        repo / "models/train/weights.safetensors"
+    ).read_bytes()
+    again = _run([dvc, "repro"], clone, env)
+    assert "Running stage" not in again.stdout and "up to date" in again.stdout
+
     # Lineage: the whole chain agrees after a clean run ...
     lineage = [str(BIN / "python"), "-m", "pipelines.lineage"]
     chain = _run(lineage, repo, env)
