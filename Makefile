@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test lint typecheck ui mlflow-server serve rollback history lineage bench clean
+.PHONY: help setup run repro test lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,27 @@ history: $(STAMP) ## every promotion and rollback of the champion, oldest first
 
 lineage: $(STAMP) ## the chain behind the champion (VERSION=n for another); exit 1 on a broken link
 	@$(BIN)/python -m pipelines.lineage $(if $(VERSION),--version $(VERSION))
+
+# The retrain job of .github/workflows/retrain.yml, runnable here. PARAMS_OVERRIDES="train.epochs=40"
+# runs `dvc exp run -S ...` (the overrides land in params.yaml); the remote is used when configured.
+retrain-ci: $(STAMP) ## the CI retrain job: dvc pull (if a remote), repro (or exp run -S overrides), dvc push
+	@if [ -n "$$($(BIN)/dvc remote list)" ]; then $(BIN)/dvc pull --allow-missing; else echo "no DVC remote: nothing to pull"; fi
+	@if [ -n "$(PARAMS_OVERRIDES)" ]; then \
+	  $(BIN)/dvc exp run $(foreach p,$(PARAMS_OVERRIDES),-S $(p)); \
+	else $(BIN)/dvc repro; fi
+	@if [ -n "$$($(BIN)/dvc remote list)" ]; then $(BIN)/dvc push; else echo "no DVC remote: nothing to push"; fi
+
+BASE ?= HEAD
+retrain-summary: $(STAMP) ## markdown: metrics diff against BASE, and the promotion decision
+	@echo "## Metrics (vs $(BASE))"; $(BIN)/dvc metrics diff $(BASE) --md
+	@echo "## Promotion"; echo '```json'; cat reports/evaluate/promotion.json; echo '```'
+
+IMAGE ?= forecaster
+container: $(STAMP) ## build the packaged Bento's image (needs Docker) tagged with the model version, push it
+	@tag=$$($(BIN)/python -c "import json;print(json.load(open('reports/package/manifest.json'))['bento_tag'])"); \
+	  version=$$($(BIN)/python -c "import json;print(json.load(open('reports/package/manifest.json'))['model_version'])"); \
+	  $(BIN)/bentoml get $$tag >/dev/null 2>&1 || $(BIN)/bentoml import models/package/forecaster.bento; \
+	  $(BIN)/bentoml containerize $$tag --image-tag $(IMAGE):v$$version && docker push $(IMAGE):v$$version
 
 bench: $(STAMP) ## run the benchmarks (results under reports/bench/)
 	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
