@@ -141,6 +141,32 @@ def packed_model_tag(bento_tag: str) -> str:
     return tags[0]
 
 
+def wait_until_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    timeout_s: float,
+    what: str,
+    log: Path | None = None,
+) -> None:
+    """Poll ``url`` until it answers 200 while ``process`` (a server) is starting.
+
+    Raises:
+        RuntimeError: if the process exits or ``url`` is not ready in time (with the log tail).
+
+    """
+    tail = (lambda: _tail(log)) if log is not None else (lambda: "")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{tail()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} was not ready within {timeout_s:.0f}s:\n{tail()}")
+        time.sleep(0.25)
+
+
 @contextlib.contextmanager
 def serve_bento(
     tag: str, timeout_s: float = 90.0, port: int | None = None
@@ -164,18 +190,7 @@ def serve_bento(
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{_tail(log)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"bentoml serve was not ready within {timeout_s:.0f}s:\n{_tail(log)}"
-                )
-            time.sleep(0.25)
+        wait_until_ready(f"{url}/readyz", process, timeout_s, "bentoml serve", log)
         yield RunningBento(url=url, process=process)
     finally:
         with contextlib.suppress(ProcessLookupError):

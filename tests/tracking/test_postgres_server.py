@@ -11,15 +11,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from forecasting.bento import free_port
+from forecasting.bento import free_port, wait_until_ready
 from pipelines import evaluate, ingest, train, validate
 from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, write_params
 
@@ -85,14 +83,7 @@ def tracking_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, log.read_text()[-3000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+        wait_until_ready(f"{url}/health", server, 120, "mlflow server", log)
         yield url
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -1,0 +1,217 @@
+"""Serving load: the built Bento over loopback HTTP, side by side with its limits and a peer.
+
+Runs, in one go and on the same payload (the last test window of the default data):
+
+* the **in-process limit**: the same JSON parsing, preprocessing and forward pass the service
+  does, called directly, at batch 1 and batched by 32;
+* the **Bento** (`bentoml serve` of the packaged bento) driven by an async client at
+  concurrency 1, 8 and 32: requests/s, p50, p99, errors;
+* the **peer**: `mlflow models serve` of the same registered champion at concurrency 32.
+
+Writes reports/bench/serve_load.json. Needs `make run` first. The client shares the machine's
+cores with the server, as a sidecar load generator would.
+
+    make bench, or: PYTHONPATH=. python benchmarks/serve_load.py [--requests 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import torch
+
+from forecasting.bento import free_port, serve_bento, wait_until_ready
+from forecasting.datasets import read_splits
+from forecasting.inference import forecast_many
+from forecasting.model import load_model
+
+OUTPUT = Path("reports/bench/serve_load.json")
+
+
+def _payload(input_length: int) -> dict[str, object]:
+    test = read_splits(Path("data/validated")).test
+    rows = test[test["series_id"] == test["series_id"].iloc[0]].tail(input_length)
+    return {
+        "values": rows["value"].astype(float).tolist(),
+        "end": rows["timestamp"].iloc[-1].isoformat(),
+    }
+
+
+def in_process(body: str, repeats: int) -> dict[str, float]:
+    """JSON parse + preprocessing + forward, as the service does, without HTTP."""
+    torch.set_num_threads(1)
+    model = load_model(Path("models/train"))
+    for _ in range(20):  # warm-up
+        request = json.loads(body)
+        forecast_many(model, [request["values"]], [request["end"]])
+    started = time.perf_counter()
+    for _ in range(repeats):
+        request = json.loads(body)
+        forecast_many(model, [request["values"]], [request["end"]])
+    single_ms = (time.perf_counter() - started) / repeats * 1e3
+    batches = max(repeats // 32, 10)
+    started = time.perf_counter()
+    for _ in range(batches):
+        requests = [json.loads(body) for _ in range(32)]
+        forecast_many(model, [r["values"] for r in requests], [r["end"] for r in requests])
+    batched = batches * 32 / (time.perf_counter() - started)
+    with torch.inference_mode():
+        values = torch.randn(1, model.config.input_length)
+        phase = torch.zeros(1, dtype=torch.int64)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            model(values, phase)
+        forward_ms = (time.perf_counter() - started) / repeats * 1e3
+    return {
+        "forward_ms_batch1": forward_ms,
+        "request_ms_batch1": single_ms,
+        "forecasts_per_s_batch32": batched,
+    }
+
+
+async def _drive(url: str, body: str, concurrency: int, requests: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for number in range(requests):
+        queue.put_nowait(number)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while not queue.empty():
+                queue.get_nowait()
+                started = time.perf_counter()
+                try:
+                    answer = await client.post(
+                        url, content=body, headers={"content-type": "application/json"}
+                    )
+                    if answer.status_code != 200:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "requests_per_s": requests / seconds,
+        "p50_ms": statistics.median(ordered) * 1e3,
+        "p99_ms": ordered[int(0.99 * (len(ordered) - 1))] * 1e3,
+        "errors": errors,
+    }
+
+
+def bento(tag: str, body: str, requests: int) -> list[dict[str, float]]:
+    results = []
+    with serve_bento(tag) as server:
+        for concurrency, count in (
+            (1, max(requests // 20, 200)),
+            (8, max(requests // 5, 500)),
+            (32, requests),
+        ):
+            asyncio.run(_drive(f"{server.url}/forecast", body, concurrency, 100))  # warm-up
+            results.append(asyncio.run(_drive(f"{server.url}/forecast", body, concurrency, count)))
+            print(f"bento  c={concurrency:<3} {results[-1]}", flush=True)
+    return results
+
+
+def mlflow_peer(payload: dict[str, object], requests: int) -> dict[str, float]:
+    """`mlflow models serve` of the champion (local env), driven at concurrency 32."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{Path('mlflow.db').resolve()}",
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # it execs uvicorn
+    }
+    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
+    process = subprocess.Popen(
+        [
+            mlflow_cli,
+            "models",
+            "serve",
+            "-m",
+            "models:/demand-forecaster@champion",
+            "--env-manager=local",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--workers=1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    body = json.dumps(
+        {
+            "dataframe_split": {
+                "columns": ["values", "end"],
+                "data": [[payload["values"], payload["end"]]],
+            }
+        }
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/ping", process, 120, "mlflow models serve")
+        url = f"http://127.0.0.1:{port}/invocations"
+        asyncio.run(_drive(url, body, 32, 100))
+        result = asyncio.run(_drive(url, body, 32, requests))
+        print(f"mlflow c=32  {result}", flush=True)
+        return result
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=10_000, help="requests at concurrency 32")
+    args = parser.parse_args()
+    manifest = json.loads(Path("reports/package/manifest.json").read_text())
+    payload = _payload(load_model(Path("models/train")).config.input_length)
+    body = json.dumps(payload)
+
+    limit = in_process(body, repeats=500)
+    print(f"in-process {limit}", flush=True)
+    served = bento(manifest["bento_tag"], body, args.requests)
+    peer = mlflow_peer(payload, max(args.requests // 5, 1000))
+    at1, at32 = served[0], served[-1]
+    report = {
+        "in_process": limit,
+        "bento": served,
+        "mlflow_models_serve": peer,
+        "p50_c1_minus_in_process_ms": at1["p50_ms"] - limit["request_ms_batch1"],
+        "rps_c32_vs_mlflow": at32["requests_per_s"] / peer["requests_per_s"],
+        "rps_c32_vs_in_process_batched": at32["requests_per_s"] / limit["forecasts_per_s_batch32"],
+        "errors_c32": at32["errors"],
+        "torch_threads": 1,
+        "cpus": os.cpu_count(),
+    }
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"p50 at c=1: {at1['p50_ms']:.2f} ms (in-process {limit['request_ms_batch1']:.2f} ms, "
+        f"+{report['p50_c1_minus_in_process_ms']:.2f} ms) | c=32: {at32['requests_per_s']:.0f} req/s, "
+        f"{report['rps_c32_vs_mlflow']:.2f}x mlflow models serve ({peer['requests_per_s']:.0f}), "
+        f"{report['rps_c32_vs_in_process_batched']:.2f}x the in-process batched limit | errors {at32['errors']} -> {OUTPUT}"
+    )
+
+
+if __name__ == "__main__":
+    main()
