@@ -18,6 +18,7 @@ from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 EPOCHS = 40
+CHECKPOINT = "models/checkpoints/checkpoint.pt"
 
 
 def _prepare(workspace: Path) -> None:
@@ -41,33 +42,45 @@ def _train(workspace: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _interrupt_after_first_checkpoint(workspace: Path, signal_number: int) -> tuple[int, str]:
+    """Start the train stage, send ``signal_number`` once its first checkpoint exists.
+
+    Returns:
+        The exit status and the stage's stderr.
+
+    """
+    checkpoint = workspace / CHECKPOINT
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.train"],
+        cwd=workspace,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(workspace)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    run.send_signal(signal_number)
+    _, stderr = run.communicate(timeout=120)
+    return run.returncode, stderr
+
+
 def _run_record(workspace: Path) -> dict:
     return json.loads((workspace / "reports/train/run.json").read_text())
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(workspace):
     _prepare(workspace)
-    checkpoint = workspace / "models/checkpoints/checkpoint.pt"
+    checkpoint = workspace / CHECKPOINT
 
     uninterrupted = _train(workspace)
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     expected = _run_record(workspace)["weights_sha256"]
     assert not checkpoint.exists(), "a finished run leaves no checkpoint behind"
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(workspace)}
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.train"],
-        cwd=workspace,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert victim.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    status, _ = _interrupt_after_first_checkpoint(workspace, signal.SIGKILL)
+    assert status == -signal.SIGKILL, "the run finished before it could be killed"
     assert checkpoint.exists()
 
     resumed = _train(workspace)
@@ -81,22 +94,9 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(workspace):
 
 def test_sigterm_stops_after_the_epoch_with_a_message_and_a_checkpoint(workspace):
     _prepare(workspace)
-    checkpoint = workspace / "models/checkpoints/checkpoint.pt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(workspace)}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.train"],
-        cwd=workspace,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    run.send_signal(signal.SIGTERM)
-    _, stderr = run.communicate(timeout=120)
-    assert run.returncode == 1, stderr[-3000:]
+    checkpoint = workspace / CHECKPOINT
+    status, stderr = _interrupt_after_first_checkpoint(workspace, signal.SIGTERM)
+    assert status == 1, stderr[-3000:]
     assert "run again to resume" in stderr and "Traceback" not in stderr
     assert checkpoint.exists()
 
