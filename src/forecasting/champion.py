@@ -101,21 +101,20 @@ def promotion_lock(
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
+        owner = "another pipeline"
         try:
             held = client.get_registered_model(lock)
-            acquired = float(held.tags.get("lock.acquired_at", "0"))
-            if time.time() - acquired > stale_after_s:
-                logger.warning(
-                    "breaking a stale promotion lock held by %s", held.tags.get("lock.owner")
-                )
+            owner = held.tags.get("lock.owner", owner)
+            if time.time() - float(held.tags.get("lock.acquired_at", "0")) > stale_after_s:
+                logger.warning("breaking a stale promotion lock held by %s", owner)
                 client.delete_registered_model(lock)
                 continue
         except MlflowException:
-            continue  # released between our two calls: try again at once
+            pass  # released (or broken) between our two calls: the next attempt will tell
         if time.monotonic() > deadline:
             raise LockTimeout(
-                f"the promotion lock {lock!r} is held by {held.tags.get('lock.owner')}; if no "
-                "pipeline is running, delete that registered model and retry"
+                f"the promotion lock {lock!r} is held by {owner}; if no pipeline is running, "
+                "delete that registered model and retry"
             )
         time.sleep(0.1)
     try:
