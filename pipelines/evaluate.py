@@ -106,7 +106,12 @@ def _holt_winters(
 
 
 def _write_model_card(
-    params: Params, version: str, report: dict[str, Any], decision: dict[str, Any], path: Path
+    params: Params,
+    version: str,
+    handoff: dict[str, Any],
+    report: dict[str, Any],
+    decision: dict[str, Any],
+    path: Path,
 ) -> None:
     """Render the card, keep it in reports/, log it to the run and set it as the description."""
     import mlflow
@@ -115,7 +120,7 @@ def _write_model_card(
         return read_json(file) if file.is_file() else {}
 
     training = optional(params.paths.reports / "train" / "metrics.json")
-    training["device"] = read_json(params.paths.reports / "train" / "run.json").get("device", "?")
+    training["device"] = handoff.get("device", "?")
     card = render_model_card(
         params.base.registered_model,
         version,
@@ -305,7 +310,7 @@ def evaluate(params: Params) -> None:
             try:
                 champion.promote(name, version, champion_version, reason)
             except champion.ChampionChanged as err:
-                promote, reason = False, str(err)
+                promote, reason = False, f"{err} (`dvc repro --force evaluate`)"
                 decision.update(promoted=False, reason=reason)
         holder = version_by_alias(name, CHAMPION)
         decision["champion_after"] = None if holder is None else str(holder.version)
@@ -318,7 +323,7 @@ def evaluate(params: Params) -> None:
         )
         write_json(reports / "promotion.json", decision)
         mlflow.log_artifact(str(reports / "promotion.json"), artifact_path="evaluation")
-        _write_model_card(params, version, report, decision, reports / "model_card.md")
+        _write_model_card(params, version, handoff, report, decision, reports / "model_card.md")
     verdict = "PROMOTED to champion" if promote else "not promoted"
     logger.info(
         "model MAE %.1f | %s",
