@@ -31,20 +31,11 @@ import httpx
 import torch
 
 from forecasting.bento import free_port, serve_bento, wait_until_ready
-from forecasting.datasets import read_splits
+from forecasting.datasets import latest_request, read_splits
 from forecasting.inference import forecast_many
 from forecasting.model import load_model
 
 OUTPUT = Path("reports/bench/serve_load.json")
-
-
-def _payload(input_length: int) -> dict[str, object]:
-    test = read_splits(Path("data/validated")).test
-    rows = test[test["series_id"] == test["series_id"].iloc[0]].tail(input_length)
-    return {
-        "values": rows["value"].astype(float).tolist(),
-        "end": rows["timestamp"].iloc[-1].isoformat(),
-    }
 
 
 def in_process(body: str, repeats: int) -> dict[str, float]:
@@ -184,7 +175,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000, help="requests at concurrency 32")
     args = parser.parse_args()
     manifest = json.loads(Path("reports/package/manifest.json").read_text())
-    payload = _payload(load_model(Path("models/train")).config.input_length)
+    input_length = load_model(Path("models/train")).config.input_length
+    payload = latest_request(read_splits(Path("data/validated")).test, input_length)
     body = json.dumps(payload)
 
     limit = in_process(body, repeats=500)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 
 from forecasting.bento import build_bento, export_bento, import_model, model_tag, serve_bento
-from forecasting.datasets import read_splits
+from forecasting.datasets import latest_request, read_splits
 from forecasting.files import file_sha256, write_json
 from forecasting.inference import forecast_many
 from forecasting.model import load_model
@@ -62,13 +63,9 @@ def package(params: Params) -> None:
 
     # Smoke and parity test: the served bento must answer exactly like the model in-process.
     splits = read_splits(params.paths.validated)
-    series = splits.test.groupby("series_id").tail(model.config.input_length)
-    first_id = series["series_id"].iloc[0]
-    rows = series[series["series_id"] == first_id]
-    payload = {
-        "values": rows["value"].astype(float).tolist(),
-        "end": rows["timestamp"].iloc[-1].isoformat(),
-    }
+    # All splits together, so a test split shorter than one window still yields a full request.
+    history = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
+    payload = latest_request(history, model.config.input_length)
     expected = forecast_many(model, [payload["values"]], [payload["end"]])[0]
     with serve_bento(bento_tag, timeout_s=params.package.smoke_test_timeout_s) as server:
         answer = httpx.post(f"{server.url}/forecast", json=payload, timeout=30)

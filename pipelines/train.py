@@ -15,12 +15,13 @@ from forecasting.checkpoints import load_checkpoint, remove_checkpoint
 from forecasting.datasets import (
     SPLITS,
     Splits,
+    latest_request,
     read_splits,
     training_windows,
     validation_windows,
 )
 from forecasting.distributed import current_world
-from forecasting.files import write_atomically, write_json
+from forecasting.files import json_sha256, write_atomically, write_json
 from forecasting.lineage import data_fingerprint, dvc_lock_hashes, environment, git_commit
 from forecasting.model import ModelConfig, save_model
 from forecasting.periods import steps_per_day, steps_per_week
@@ -118,17 +119,9 @@ def _stop_on_sigterm() -> Callable[[], bool]:
 
 def fingerprint_params(params: Params) -> str:
     """sha256 of the params that shape the model (base + train sections), canonical JSON."""
-    import hashlib
-    import json
-
-    text = json.dumps(
-        {
-            "base": params.base.model_dump(mode="json"),
-            "train": params.train.model_dump(mode="json"),
-        },
-        sort_keys=True,
+    return json_sha256(
+        {"base": params.base.model_dump(mode="json"), "train": params.train.model_dump(mode="json")}
     )
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _log_datasets(splits: Splits, validated: Path) -> None:
@@ -145,7 +138,6 @@ def _log_datasets(splits: Splits, validated: Path) -> None:
 
 
 def train(params: Params) -> None:
-
     world = current_world()
     splits = read_splits(params.paths.validated)
     config = model_config(params)
@@ -302,11 +294,10 @@ def _train_and_log(
         )
         mlflow.log_artifact(str(reports / "learning_curve.png"), artifact_path="plots")
 
-        last = splits.val.sort_values("timestamp").groupby("series_id").tail(config.input_length)
-        window = last.groupby("series_id")["value"].apply(list).iloc[0]
-        end = last.groupby("series_id")["timestamp"].max().iloc[0].isoformat()
+        history = pd.concat([splits.train, splits.val], ignore_index=True)
+        request = latest_request(history, config.input_length)
         # Batch of 2, not 1: a batch-1 example can freeze the batch dimension in MLflow.
-        example = pd.DataFrame({"values": [window, window], "end": [end, end]})
+        example = pd.DataFrame({"values": [request["values"]] * 2, "end": [request["end"]] * 2})
         model_uri = _log_model(params.paths.models, example)
         write_json(
             reports / "run.json",

@@ -9,8 +9,6 @@ with ``weights_only=True``: tensors and plain containers only, never pickled cod
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 
 import torch
 
-from forecasting.files import write_atomically
+from forecasting.files import json_sha256, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +25,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 def fingerprint(*parts: Any) -> str:
     """A short digest of the configuration and data a checkpoint may be resumed with."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return json_sha256(*parts)[:16]
 
 
 @dataclass

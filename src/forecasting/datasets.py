@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,19 @@ def split_chronologically(frame: pd.DataFrame, val_fraction: float, test_fractio
         for name, start, stop in zip(parts, bounds[:-1], bounds[1:], strict=True):
             parts[name].append(series.iloc[start:stop])
     return Splits(*(pd.concat(pieces, ignore_index=True) for pieces in parts.values()))
+
+
+def latest_request(frame: pd.DataFrame, input_length: int) -> dict[str, Any]:
+    """A forecast request from the end of ``frame``, as the service and the pyfunc take it.
+
+    The first series' last ``input_length`` values (oldest first) and the time of the last one.
+    """
+    first = frame[frame["series_id"] == frame["series_id"].min()].sort_values("timestamp")
+    rows = first.tail(input_length)
+    return {
+        "values": rows["value"].astype(float).tolist(),
+        "end": pd.Timestamp(rows["timestamp"].iloc[-1]).isoformat(),
+    }
 
 
 def read_splits(directory: Path) -> Splits:

@@ -20,6 +20,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def json_sha256(*parts: Any) -> str:
+    """Hex sha256 of ``parts`` as canonical JSON (sorted keys): a hash of configuration."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write a file through a temporary sibling and rename it, so a kill never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

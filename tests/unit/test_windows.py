@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import torch
 
 from forecasting.windows import SeriesArrays, WindowDataset
@@ -45,3 +46,18 @@ def test_batches_mix_series_correctly():
 
 def test_series_shorter_than_a_window_yields_no_window():
     assert len(WindowDataset([_series(6)], input_length=5, horizon=3)) == 0
+
+
+def test_latest_request_is_the_first_series_last_window_in_time_order():
+    from forecasting.datasets import latest_request
+
+    stamps = pd.date_range("2024-01-01", periods=6, freq="30min")
+    frame = pd.DataFrame(
+        {
+            "timestamp": list(stamps) * 2,
+            "value": [1.0, 2, 3, 4, 5, 6, 10, 20, 30, 40, 50, 60],
+            "series_id": ["b"] * 6 + ["a"] * 6,
+        }
+    ).sample(frac=1.0, random_state=0)  # shuffled rows: the order must come from the timestamps
+    request = latest_request(frame, 3)
+    assert request == {"values": [40.0, 50.0, 60.0], "end": "2024-01-01T02:30:00"}
