@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from forecasting.model import RecurrentForecaster
-from forecasting.periods import future_timestamps, step_of, week_phase
+from forecasting.periods import future_isoformats, step_of, week_phase_of_nanos
 
 
 class RequestError(ValueError):
@@ -51,13 +51,23 @@ def _parse_end(end: str | pd.Timestamp | datetime, freq: str) -> pd.Timestamp:
     return stamp
 
 
-def forecast_many(
+@dataclass(frozen=True)
+class PreparedRequests:
+    """Validated series, ready for one forward pass."""
+
+    windows: np.ndarray  # [B, input_length] float32, oldest first
+    phases: np.ndarray  # [B] int64: each window's first step's position in the week
+    stamps: list[pd.Timestamp]  # [B] the last observation's time per series
+    steps: int  # how many of the model's horizon steps to return
+
+
+def prepare_requests(
     model: RecurrentForecaster,
     values: Sequence[Sequence[float]],
     ends: Sequence[str | pd.Timestamp | datetime],
     horizon: int | None = None,
-) -> list[Forecast]:
-    """Forecast each series from its most recent observations.
+) -> PreparedRequests:
+    """Check and convert requests into model inputs.
 
     Each series holds exactly ``input_length`` values, oldest first: a shorter or longer one is
     refused rather than silently cut, so a client that sends the wrong window hears about it.
@@ -84,13 +94,41 @@ def forecast_many(
             raise RequestError("'values' must be finite numbers (no NaN, Infinity or overflow)")
         windows[row] = window
     stamps = [_parse_end(end, config.freq) for end in ends]
-    phases = week_phase(pd.DatetimeIndex(stamps), config.freq)
+    # Timestamp.value is nanoseconds since 1970 whatever the unit; _parse_end refused time zones.
+    phases = week_phase_of_nanos(np.array([stamp.value for stamp in stamps]), config.freq)
+    return PreparedRequests(windows=windows, phases=phases, stamps=stamps, steps=steps)
+
+
+def run_model(model: RecurrentForecaster, windows: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """The forward pass: windows [B, L] and phases [B] in, forecasts [B, horizon] out."""
     with torch.inference_mode():
-        output = model(torch.from_numpy(windows), torch.from_numpy(phases)).numpy()
+        output: np.ndarray = model(torch.from_numpy(windows), torch.from_numpy(phases)).numpy()
+    return output
+
+
+def to_forecasts(prepared: PreparedRequests, output: np.ndarray, freq: str) -> list[Forecast]:
+    """Forecasts [B, horizon] -> one ``Forecast`` per series, cut to the requested steps."""
     return [
         Forecast(
-            timestamps=[t.isoformat() for t in future_timestamps(stamp, config.freq, steps)],
-            forecast=output[row, :steps].astype(float).tolist(),
+            timestamps=future_isoformats(stamp, freq, prepared.steps),
+            forecast=output[row, : prepared.steps].astype(float).tolist(),
         )
-        for row, stamp in enumerate(stamps)
+        for row, stamp in enumerate(prepared.stamps)
     ]
+
+
+def forecast_many(
+    model: RecurrentForecaster,
+    values: Sequence[Sequence[float]],
+    ends: Sequence[str | pd.Timestamp | datetime],
+    horizon: int | None = None,
+) -> list[Forecast]:
+    """Forecast each series from its most recent ``input_length`` observations.
+
+    Raises:
+        RequestError: see ``prepare_requests``.
+
+    """
+    prepared = prepare_requests(model, values, ends, horizon)
+    output = run_model(model, prepared.windows, prepared.phases)
+    return to_forecasts(prepared, output, model.config.freq)

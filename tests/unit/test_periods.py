@@ -1,7 +1,14 @@
 import pandas as pd
 import pytest
 
-from forecasting.periods import future_timestamps, steps_per_day, steps_per_week, week_phase
+from forecasting.periods import (
+    future_isoformats,
+    future_timestamps,
+    steps_per_day,
+    steps_per_week,
+    week_phase,
+    week_phase_of_nanos,
+)
 
 
 def test_week_phase_counts_steps_from_monday_midnight():
@@ -34,3 +41,23 @@ def test_future_timestamps_follow_the_end():
         "2000-08-28T00:30:00",
         "2000-08-28T01:00:00",
     ]
+
+
+@pytest.mark.parametrize(
+    ("end", "freq"),
+    [
+        ("2000-08-27 23:30", "30min"),
+        ("2000-02-28", "D"),
+        ("2000-12-31 23:59:59", "1s"),
+        ("2000-12-31 23:59:59.5", "250ms"),
+    ],
+)
+def test_future_isoformats_match_timestamp_isoformat(end, freq):
+    stamps = future_timestamps(pd.Timestamp(end), freq, 6)
+    assert future_isoformats(pd.Timestamp(end), freq, 6) == [s.isoformat() for s in stamps]
+
+
+def test_week_phase_of_nanos_matches_the_index_version():
+    stamps = pd.date_range("1969-12-25 13:30", periods=500, freq="7h30min")
+    nanos = [stamp.value for stamp in stamps]
+    assert (week_phase_of_nanos(nanos, "30min") == week_phase(stamps, "30min")).all()
