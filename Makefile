@@ -52,12 +52,8 @@ mlflow-server: $(STAMP) ## mlflow server on PostgreSQL (MLFLOW_BACKEND=...) with
 	  --artifacts-destination $(CURDIR)/mlartifacts-server --serve-artifacts \
 	  --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-serve: $(STAMP) ## serve the packaged Bento on http://127.0.0.1:3000
-	@test -f reports/package/manifest.json || { echo "no packaged bento: run 'make run' first"; exit 1; }
-	@tag=$$($(BIN)/python -c "import json;print(json.load(open('reports/package/manifest.json'))['bento_tag'])"); \
-	  $(BIN)/bentoml get $$tag >/dev/null 2>&1 || $(BIN)/bentoml import models/package/forecaster.bento; \
-	  model=$$($(BIN)/python -c "from forecasting.bento import packed_model_tag; print(packed_model_tag('$$tag'))"); \
-	  FORECASTER_MODEL_TAG=$$model OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/bentoml serve $$tag --host 127.0.0.1 --port 3000
+serve: $(STAMP) ## serve the packaged Bento on http://127.0.0.1:3000 (SERVE_PORT=..., SERVE_HOST=...)
+	$(BIN)/python -m pipelines.serve
 
 rollback: $(STAMP) ## move champion back to the version it replaced, then re-package it
 	$(BIN)/python -m pipelines.rollback

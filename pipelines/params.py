@@ -89,6 +89,22 @@ class Evaluate(Section):
 class Package(Section):
     smoke_test_timeout_s: float = Field(gt=0)
     parity_tolerance: float = Field(gt=0)
+    parity_cases: int = Field(default=16, ge=1, le=256)
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    workers: int = Field(default=1, ge=1, le=64)
+    access_log: bool = False
+
+    def service_environment(self) -> dict[str, str]:
+        """The service's settings, as the ``FORECASTER_*`` variables the bento carries."""
+        return {
+            "FORECASTER_MAX_BATCH_SIZE": str(self.max_batch_size),
+            "FORECASTER_MAX_WAIT_MS": str(self.max_wait_ms),
+            "FORECASTER_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "FORECASTER_WORKERS": str(self.workers),
+            "FORECASTER_ACCESS_LOG": "1" if self.access_log else "0",
+        }
 
 
 class Params(Section):

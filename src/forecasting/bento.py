@@ -23,15 +23,22 @@ from forecasting.model import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
 
-SERVICE_IMPORT = "forecasting.service:Forecaster"
+SERVICE_MODULE = "forecasting.service"
+SERVICE_IMPORT = f"{SERVICE_MODULE}:Forecaster"
 # What the container installs (the local `bentoml serve` uses this environment instead).
+# torch's "+cpu" build exists only on PyTorch's CPU index: pinning it keeps the multi-GB CUDA
+# wheels out of the image (PyPI's Linux torch bundles CUDA).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PYTHON_VERSION = "3.11"
 SERVICE_PACKAGES = [
-    "torch==2.13.0",
+    "torch==2.13.0+cpu",
     "safetensors==0.8.0",
     "numpy==2.4.6",
     "pandas==3.1.1",
     "pydantic==2.14.3",
     "fastapi==0.165.0",  # the GET /metadata route
+    "httptools==0.9.0",  # uvicorn picks these up: C HTTP parsing and event loop
+    "uvloop==0.23.0",
 ]
 
 
@@ -71,26 +78,65 @@ def import_model(files: Path, tag: str, metadata: dict[str, Any]) -> str:
     return tag
 
 
-def build_bento(model: str, source_root: Path, labels: dict[str, str]) -> str:
-    """Build the service Bento around BentoML model ``model``; returns the bento tag."""
-    import bentoml
+@contextlib.contextmanager
+def _service_module_for(model: str) -> Iterator[Any]:
+    """``forecasting.service`` imported for BentoML model ``model``.
+
+    The service reads ``FORECASTER_MODEL_TAG`` when it is imported; a process that already
+    imported it for another model (a test packaging twice) re-imports it, so the bento packs,
+    and the in-process service loads, the right model.
+    """
+    import importlib
 
     previous = os.environ.get("FORECASTER_MODEL_TAG")
     os.environ["FORECASTER_MODEL_TAG"] = model
     try:
-        bento = bentoml.bentos.build(
-            SERVICE_IMPORT,
-            labels=labels,
-            include=["forecasting/**/*.py"],
-            build_ctx=str(source_root),
-            python={"packages": SERVICE_PACKAGES, "lock_packages": False},
-            docker={"python_version": "3.11"},
-        )
+        module = sys.modules.get(SERVICE_MODULE)
+        if module is None:
+            module = importlib.import_module(SERVICE_MODULE)
+        elif model != module.MODEL_TAG:
+            module = importlib.reload(module)
+        yield module
     finally:
         if previous is None:
             os.environ.pop("FORECASTER_MODEL_TAG", None)
         else:
             os.environ["FORECASTER_MODEL_TAG"] = previous
+
+
+def in_process_service(model: str) -> Any:
+    """An instance of the service class serving BentoML model ``model``, without HTTP."""
+    with _service_module_for(model) as module:
+        return module.Forecaster()
+
+
+def build_bento(
+    model: str, source_root: Path, labels: dict[str, str], environment: dict[str, str]
+) -> str:
+    """Build the service Bento around BentoML model ``model``; returns the bento tag.
+
+    ``environment`` (the service's ``FORECASTER_*`` settings) is stored in the bento: the
+    container sets it, and ``serve_bento`` / ``make serve`` pass it to a local server.
+    """
+    import bentoml
+    from bentoml._internal.bento.build_config import BentoEnvSchema
+
+    with _service_module_for(model):
+        bento = bentoml.bentos.build(
+            SERVICE_IMPORT,
+            labels=labels,
+            include=["forecasting/**/*.py"],
+            build_ctx=str(source_root),
+            envs=[
+                BentoEnvSchema(name=key, value=value) for key, value in sorted(environment.items())
+            ],
+            python={
+                "packages": SERVICE_PACKAGES,
+                "extra_index_url": [TORCH_CPU_INDEX],
+                "lock_packages": False,
+            },
+            docker={"python_version": PYTHON_VERSION},
+        )
     return str(bento.tag)
 
 
@@ -141,6 +187,13 @@ def packed_model_tag(bento_tag: str) -> str:
     return tags[0]
 
 
+def bento_environment(bento_tag: str) -> dict[str, str]:
+    """The environment a built bento declares (its service settings and thread limits)."""
+    import bentoml
+
+    return {env.name: str(env.value) for env in bentoml.get(bento_tag).info.envs}
+
+
 def wait_until_ready(
     url: str,
     process: subprocess.Popen[bytes],
@@ -167,6 +220,18 @@ def wait_until_ready(
         time.sleep(0.25)
 
 
+def serve_command(tag: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The `bentoml serve` command line and environment that serve bento ``tag`` as built.
+
+    The environment adds the bento's own settings and pins the packed model (see
+    ``packed_model_tag``), so a local server behaves like the container.
+    """
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    argv = [str(bentoml_cli), "serve", tag, "--host", host, "--port", str(port)]
+    env = {**os.environ, **bento_environment(tag), "FORECASTER_MODEL_TAG": packed_model_tag(tag)}
+    return argv, env
+
+
 @contextlib.contextmanager
 def serve_bento(
     tag: str, timeout_s: float = 90.0, port: int | None = None
@@ -179,15 +244,11 @@ def serve_bento(
     """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    argv, env = serve_command(tag, "127.0.0.1", port)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bentoml-serve-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(bentoml_cli), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, "FORECASTER_MODEL_TAG": packed_model_tag(tag)},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         wait_until_ready(f"{url}/readyz", process, timeout_s, "bentoml serve", log)

@@ -33,11 +33,25 @@ async def _refuse(send: Send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class RequestGuard:
-    """Wraps the service's ASGI app; only POSTs to ``json_paths`` are checked."""
+class InFlight:
+    """How many guarded requests this process is handling right now (read by the batcher)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, json_paths: frozenset[str]) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class RequestGuard:
+    """Wraps the service's ASGI app; only POSTs to ``json_paths`` are checked and counted."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        json_paths: frozenset[str],
+        in_flight: InFlight | None = None,
+    ) -> None:
         self.app, self.max_body_bytes, self.json_paths = app, max_body_bytes, json_paths
+        self.in_flight = in_flight if in_flight is not None else InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse or pass on one request; a passed body is replayed to the app unchanged."""
@@ -48,6 +62,13 @@ class RequestGuard:
         ):
             await self.app(scope, receive, send)
             return
+        self.in_flight.count += 1
+        try:
+            await self._guard(scope, receive, send)
+        finally:
+            self.in_flight.count -= 1
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {key.lower(): value for key, value in scope["headers"]}
         media = headers.get(b"content-type", b"").split(b";")[0].strip().decode("latin-1").lower()
         if media != "application/json":

@@ -4,10 +4,15 @@ The model is a BentoML model holding ``weights.safetensors`` + ``model_config.js
 metadata records the weights' sha256 from training, checked before the service reports ready.
 ``FORECASTER_MODEL_TAG`` picks the model at build time (the package stage sets it); inside a
 built bento, the one model packed with it is used.
+
+Concurrent ``/forecast`` requests share forward passes through a ``MicroBatcher``; its settings
+(and the body limit) come from ``FORECASTER_*`` variables, which the package stage writes into
+the bento from ``params.yaml`` (``package.serving``).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,9 +21,11 @@ import bentoml
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from forecasting.inference import RequestError, forecast_many
+from forecasting.batching import BatchingConfig, MicroBatcher
+from forecasting.inference import RequestError, prepare_requests, run_model, to_forecasts
 from forecasting.model import load_model
-from forecasting.request_guard import RequestGuard
+from forecasting.request_guard import InFlight, RequestGuard
+from forecasting.serving_metrics import BATCH_ROWS
 
 # GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
 # answers paths it has a route for, so /forecast, /livez, /metrics etc. are untouched.
@@ -30,6 +37,11 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # Bodies above this are refused before parsing (a 384-value series is ~8 KB of JSON).
 MAX_BODY_BYTES = int(os.environ.get("FORECASTER_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
 MAX_BATCH_SERIES = 256
+BATCHING = BatchingConfig(
+    max_batch_size=int(os.environ.get("FORECASTER_MAX_BATCH_SIZE", "32")),
+    max_wait_ms=float(os.environ.get("FORECASTER_MAX_WAIT_MS", "0")),
+)
+IN_FLIGHT = InFlight()  # counted by the RequestGuard, read by the batcher
 MAX_VALUES = 10_000  # far above any input_length; the exact length is checked against the model
 Values = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_VALUES)]
 Timestamp = Annotated[str, Field(min_length=1, max_length=64)]
@@ -74,7 +86,9 @@ class ForecastResponse(BaseModel):
 
 @bentoml.service(
     name="forecaster",
-    workers=1,
+    workers=int(os.environ.get("FORECASTER_WORKERS", "1")),
+    # A log line per request costs ~0.4 ms here; /metrics counts every request either way.
+    logging={"access": {"enabled": os.environ.get("FORECASTER_ACCESS_LOG", "0") == "1"}},
     traffic={"timeout": 30},
     # One torch thread per worker: on few cores, intra-op threads fight request threads.
     envs=[{"name": "OMP_NUM_THREADS", "value": "1"}, {"name": "MKL_NUM_THREADS", "value": "1"}],
@@ -94,34 +108,42 @@ class Forecaster:
         self.model = load_model(Path(stored.path), expected_sha256=metadata["weights_sha256"])
         self.model_version = str(metadata["model_version"])
         self.metadata = metadata
+        self.batcher = MicroBatcher(
+            functools.partial(run_model, self.model),
+            BATCHING,
+            on_batch=BATCH_ROWS.observe,
+            alone=lambda: IN_FLIGHT.count <= 1,
+        )
 
-    def _answer(
+    async def _answer(
         self, values: list[list[float]], ends: list[str], horizon: int | None
     ) -> list[ForecastResponse]:
         try:
-            results = forecast_many(self.model, values, ends, horizon)
+            prepared = prepare_requests(self.model, values, ends, horizon)
         except RequestError as err:
             raise bentoml.exceptions.InvalidArgument(str(err)) from err
+        output = await self.batcher.submit(prepared.windows, prepared.phases)
         return [
             ForecastResponse(
                 timestamps=r.timestamps, forecast=r.forecast, model_version=self.model_version
             )
-            for r in results
+            for r in to_forecasts(prepared, output, self.model.config.freq)
         ]
 
+    # Async APIs: validation runs on the event loop, the forward pass on the batcher's thread.
     @bentoml.api(route="/forecast", input_spec=ForecastRequest)
-    def forecast(
+    async def forecast(
         self, values: list[float], end: str, horizon: int | None = None
     ) -> ForecastResponse:
         """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
-        return self._answer([values], [end], horizon)[0]
+        return (await self._answer([values], [end], horizon))[0]
 
     @bentoml.api(route="/forecast_batch", input_spec=BatchRequest)
-    def forecast_batch(
+    async def forecast_batch(
         self, series: list[SeriesItem], horizon: int | None = None
     ) -> list[ForecastResponse]:
         """Forecast many series at once: ``series`` is a list of ``{"values": [...], "end": "..."}``."""
-        return self._answer(
+        return await self._answer(
             [item.values for item in series], [item.end for item in series], horizon
         )
 
@@ -136,7 +158,10 @@ class Forecaster:
             "horizon": config.horizon,
             "freq": config.freq,
             "weights_sha256": self.metadata.get("weights_sha256"),
-            "training_data_range": self.metadata.get("training_data_range"),
+            "training_data_range": {
+                "start": self.metadata.get("training_data_start") or None,
+                "end": self.metadata.get("training_data_end") or None,
+            },
         }
 
 
@@ -145,4 +170,5 @@ Forecaster.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestGuard,
     max_body_bytes=MAX_BODY_BYTES,
     json_paths=frozenset({"/forecast", "/forecast_batch"}),
+    in_flight=IN_FLIGHT,
 )
