@@ -1,4 +1,8 @@
-"""package: build the ``forecaster`` Bento from the registry champion and prove it serves."""
+"""package: build the ``forecaster`` Bento from the registry champion and prove it serves.
+
+The proof is a parity check on recent windows: the registry model (MLflow pyfunc), the
+service class in-process and the built bento over HTTP must give the same forecasts.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pandas as pd
 
-from forecasting.bento import build_bento, export_bento, import_model, model_tag, serve_bento
-from forecasting.datasets import latest_request, read_splits
+from forecasting.bento import (
+    build_bento,
+    export_bento,
+    import_model,
+    in_process_service,
+    model_tag,
+    serve_bento,
+)
+from forecasting.datasets import read_splits, recent_requests
 from forecasting.files import file_sha256, write_json
-from forecasting.inference import forecast_many
 from forecasting.model import load_model
+from forecasting.parity import check_parity
 from forecasting.registry import CHAMPION, download_model_files, version_by_alias
 from forecasting.tracking import use_tracking
 from pipelines._stage import StageError, exit_with, run_stage
@@ -51,38 +61,40 @@ def package(params: Params) -> None:
             "run_id": champion.run_id or "",
             "data_sha256": champion.tags.get("data.sha256", ""),
             "git_commit": run.data.tags.get("git.commit", "") if run else "",
+            "training_data_start": run.data.tags.get("data.train.start", "") if run else "",
+            "training_data_end": run.data.tags.get("data.train.end", "") if run else "",
         }
         bento_model = import_model(files, model_tag(name, version, weights_sha), metadata)
     bento_tag = build_bento(
         bento_model,
         Path.cwd() / "src",
         labels={"model_name": name, "model_version": version, "weights_sha256": weights_sha[:12]},
+        environment=params.package.service_environment(),
     )
     archive = export_bento(bento_tag, params.paths.bento / "forecaster.bento")
     logger.info("built %s around %s; exported to %s", bento_tag, bento_model, archive)
 
-    # Smoke and parity test: the served bento must answer exactly like the model in-process.
+    # Parity: registry pyfunc, the service class in-process and the served bento must agree.
     splits = read_splits(params.paths.validated)
-    # All splits together, so a test split shorter than one window still yields a full request.
+    # All splits together, so a test split shorter than one window still yields full requests.
     history = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
-    payload = latest_request(history, model.config.input_length)
-    expected = forecast_many(model, [payload["values"]], [payload["end"]])[0]
+    requests = recent_requests(
+        history, model.config.input_length, params.package.parity_cases, stride=7
+    )
+    service = in_process_service(bento_model)
     with serve_bento(bento_tag, timeout_s=params.package.smoke_test_timeout_s) as server:
-        answer = httpx.post(f"{server.url}/forecast", json=payload, timeout=30)
-        if answer.status_code != 200:
-            raise StageError(f"the built bento answered {answer.status_code}: {answer.text[:500]}")
-        body = answer.json()
+        try:
+            parity = check_parity(f"models:/{name}/{version}", service, server.url, requests)
+        except RuntimeError as err:
+            raise StageError(str(err)) from err
         bad = httpx.post(f"{server.url}/forecast", json={"values": [1.0], "end": "x"}, timeout=30)
         if not 400 <= bad.status_code < 500:
             raise StageError(
                 f"the built bento answered an invalid payload with {bad.status_code}, not 4xx"
             )
-    gap = float(np.max(np.abs(np.asarray(body["forecast"]) - np.asarray(expected.forecast))))
-    if gap > params.package.parity_tolerance or body["model_version"] != version:
-        raise StageError(
-            f"served forecasts differ from the registry model by {gap:.3g} (tolerance "
-            f"{params.package.parity_tolerance}) or serve version {body['model_version']} != {version}"
-        )
+    problems = parity.problems(params.package.parity_tolerance, version)
+    if problems:
+        raise StageError(f"parity check of {bento_tag} failed: " + "; ".join(problems))
     manifest = {
         "registered_model": name,
         "model_version": version,
@@ -91,11 +103,9 @@ def package(params: Params) -> None:
         "bento_tag": bento_tag,
         "bento_archive": str(params.paths.bento / "forecaster.bento"),
         "bento_archive_sha256": file_sha256(archive),
-        "smoke_test": {
-            "status": "passed",
-            "max_abs_difference": gap,
-            "horizon": len(body["forecast"]),
-        },
+        "parity": {"status": "passed", "tolerance": params.package.parity_tolerance}
+        | parity.as_dict(),
+        "service_environment": params.package.service_environment(),
     }
     write_json(params.paths.reports / "package" / "manifest.json", manifest)
     if champion.run_id:
@@ -104,9 +114,13 @@ def package(params: Params) -> None:
                 {"bento.tag": bento_tag, "bento.sha256": manifest["bento_archive_sha256"]}
             )
     logger.info(
-        "smoke test passed: %d-step forecast, max |served - in-process| = %.2g",
-        len(body["forecast"]),
-        gap,
+        "parity holds on %d requests: service vs registry %.2g relative (%.2g abs), "
+        "http vs registry %.2g relative (%.2g abs)",
+        parity.cases,
+        parity.service_vs_registry,
+        parity.service_abs,
+        parity.http_vs_registry,
+        parity.http_abs,
     )
 
 

@@ -194,6 +194,9 @@ def _train_and_log(
                 "git.commit": commit,
                 "git.dirty": str(dirty).lower(),
                 "data.sha256": fingerprint,
+                # what the model learned from, for the service's GET /metadata
+                "data.train.start": pd.Timestamp(splits.train["timestamp"].min()).isoformat(),
+                "data.train.end": pd.Timestamp(splits.train["timestamp"].max()).isoformat(),
                 "stage": "train",
                 "python": platform.python_version(),
                 "world_size": str(world.size),

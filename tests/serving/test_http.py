@@ -81,14 +81,21 @@ def test_metadata_is_a_get_that_describes_the_served_model(server):
     assert body["model_version"] == manifest["model_version"]
     assert (body["input_length"], body["horizon"], body["freq"]) == (96, 24, "30min")
     assert len(body["weights_sha256"]) == 64
+    # the synthetic series starts 2024-01-01; its train split is the first 70 %
+    assert body["training_data_range"]["start"] == "2024-01-01T00:00:00"
+    assert "2024-01-01" < body["training_data_range"]["end"] < "2024-01-22"
     assert httpx.post(f"{url}/metadata", json={}, timeout=10).status_code == 405
     # the root mount answers only its own routes: BentoML's are untouched
     assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
     assert httpx.get(f"{url}/no-such-route", timeout=10).status_code == 404
 
 
-def test_a_bento_serves_its_packed_model_even_when_the_store_has_a_newer_one(server):
+def test_a_bento_serves_its_packed_model_even_when_the_store_has_a_newer_one(
+    server, bentoml_home, tmp_path, monkeypatch
+):
     """After a rollback the store holds newer models than the champion; ``:latest`` is not it."""
+    import shutil
+
     import bentoml
 
     from forecasting.bento import import_model, packed_model_tag, serve_bento
@@ -97,6 +104,51 @@ def test_a_bento_serves_its_packed_model_even_when_the_store_has_a_newer_one(ser
     packed = bentoml.models.get(packed_model_tag(manifest["bento_tag"]))
     newer = {**packed.info.metadata, "model_version": "99"}
     import_model(Path(packed.path), "demand-forecaster:v99-newer", newer)
+    # A second server on the same BENTOML_HOME would wipe the shared Prometheus directory
+    # and with it the first server's /metrics: this one gets a copy of the store.
+    home = tmp_path / "bentoml"
+    shutil.copytree(bentoml_home, home, ignore=shutil.ignore_patterns("prometheus_multiproc_dir"))
+    monkeypatch.setenv("BENTOML_HOME", str(home))
     with serve_bento(manifest["bento_tag"]) as running:
         served = httpx.get(f"{running.url}/metadata", timeout=10).json()
     assert served["model_version"] == manifest["model_version"] != "99"
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_forecast(server):
+    """48 different windows at once: every answer matches its own window in-process, and
+    /metrics shows forward passes that served several requests."""
+    import asyncio
+    import re
+
+    import bentoml
+    import numpy as np
+
+    from forecasting.bento import packed_model_tag
+    from forecasting.inference import forecast_many
+    from forecasting.model import load_model
+
+    url, manifest = server
+    frame = synthetic_series(days=9)
+    windows = [
+        {
+            "values": frame["value"].iloc[k : k + 96].tolist(),
+            "end": frame["timestamp"].iloc[k + 95].isoformat(),
+        }
+        for k in range(0, 48 * 7, 7)
+    ]
+
+    async def ask_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(*(client.post(f"{url}/forecast", json=w) for w in windows))
+
+    answers = asyncio.run(ask_all())
+    assert [a.status_code for a in answers] == [200] * len(windows)
+    model = load_model(Path(bentoml.models.get(packed_model_tag(manifest["bento_tag"])).path))
+    expected = forecast_many(model, [w["values"] for w in windows], [w["end"] for w in windows])
+    for answer, own in zip(answers, expected, strict=True):
+        served = np.asarray(answer.json()["forecast"])
+        assert np.max(np.abs(served - own.forecast) / np.maximum(np.abs(own.forecast), 1)) < 1e-5
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    rows = float(re.search(r"^forecaster_batch_rows_sum\S* (\S+)$", metrics, re.M).group(1))
+    passes = float(re.search(r"^forecaster_batch_rows_count\S* (\S+)$", metrics, re.M).group(1))
+    assert rows >= len(windows) and passes < rows  # some forward pass served several requests

@@ -1,0 +1,156 @@
+"""Parity: the registry model, the service class in-process and the served bento must agree.
+
+Three ways to the same forecasts, each through its own entry point:
+
+* ``registry``: ``mlflow.pyfunc.load_model("models:/<name>/<version>").predict`` (what a batch
+  job or ``mlflow models serve`` would answer);
+* ``service``: the BentoML service class instantiated in this process, its API method awaited;
+* ``http``: the built bento under ``bentoml serve``, over HTTP, requests sent concurrently so
+  they go through the micro-batcher together.
+
+The package stage fails when any of them differs from the registry by more than the tolerance,
+relative to the forecast's size: the model computes in float32, whose rounding at 30,000 MW is
+~0.002 MW, and a batch of 16 rounds differently from a batch of 1 (other matmul kernels), so
+paths that batch differently agree to ~1e-7 relative, never bit for bit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+Request = dict[str, Any]  # {"values": [...], "end": "..."}
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """How far the service and the served bento are from the registry model."""
+
+    cases: int
+    service_vs_registry: float  # max |difference| / max(|registry|, 1) over every case and step
+    http_vs_registry: float
+    service_abs: float  # max |difference|, in the series' units
+    http_abs: float
+    service_versions: frozenset[str]  # model_version each answer named
+    http_versions: frozenset[str]
+
+    def problems(self, tolerance: float, version: str) -> list[str]:
+        """What breaks parity, in words; empty when it holds."""
+        found = []
+        for path, gap in (("service", self.service_vs_registry), ("http", self.http_vs_registry)):
+            if not gap <= tolerance:  # also catches NaN
+                found.append(
+                    f"the {path} forecasts differ from the registry model by {gap:.3g} relative "
+                    f"(tolerance {tolerance:g})"
+                )
+        for path, versions in (("service", self.service_versions), ("http", self.http_versions)):
+            if versions != {version}:
+                found.append(
+                    f"the {path} answers name version(s) {sorted(versions)}, not {version}"
+                )
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures, for the package manifest."""
+        return {
+            "cases": self.cases,
+            "max_relative_difference": {
+                "service_vs_registry": self.service_vs_registry,
+                "http_vs_registry": self.http_vs_registry,
+            },
+            "max_abs_difference": {
+                "service_vs_registry": self.service_abs,
+                "http_vs_registry": self.http_abs,
+            },
+        }
+
+
+def registry_forecasts(model_uri: str, requests: Sequence[Request]) -> np.ndarray:
+    """Forecasts [N, horizon] from the MLflow pyfunc at ``model_uri``."""
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    frame = pd.DataFrame(
+        {"values": [r["values"] for r in requests], "end": [r["end"] for r in requests]}
+    )
+    return np.asarray(model.predict(frame)["forecast"].tolist(), dtype=np.float64)
+
+
+def service_forecasts(service: Any, requests: Sequence[Request]) -> tuple[np.ndarray, set[str]]:
+    """Forecasts [N, horizon] and the versions named, from an in-process service instance."""
+
+    async def ask_all() -> list[Any]:
+        try:
+            return await asyncio.gather(
+                *(service.forecast(values=r["values"], end=r["end"]) for r in requests)
+            )
+        finally:
+            await service.batcher.close()
+
+    answers = asyncio.run(ask_all())
+    return (
+        np.asarray([a.forecast for a in answers], dtype=np.float64),
+        {a.model_version for a in answers},
+    )
+
+
+def http_forecasts(url: str, requests: Sequence[Request]) -> tuple[np.ndarray, set[str]]:
+    """Forecasts [N, horizon] and the versions named, from ``POST {url}/forecast``.
+
+    Raises:
+        RuntimeError: if any request is not answered with 200.
+
+    """
+
+    async def ask_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *(client.post(f"{url}/forecast", json=dict(r)) for r in requests)
+            )
+
+    answers = asyncio.run(ask_all())
+    refused = [a for a in answers if a.status_code != 200]
+    if refused:
+        raise RuntimeError(
+            f"the served bento refused {len(refused)} of {len(answers)} valid requests; first: "
+            f"{refused[0].status_code} {refused[0].text[:300]}"
+        )
+    bodies = [a.json() for a in answers]
+    return (
+        np.asarray([b["forecast"] for b in bodies], dtype=np.float64),
+        {str(b["model_version"]) for b in bodies},
+    )
+
+
+def check_parity(
+    model_uri: str, service: Any, url: str, requests: Sequence[Request]
+) -> ParityReport:
+    """Forecast ``requests`` three ways and measure the differences."""
+    expected = registry_forecasts(model_uri, requests)
+    in_process, service_versions = service_forecasts(service, requests)
+    served, http_versions = http_forecasts(url, requests)
+
+    def gaps(other: np.ndarray) -> tuple[float, float]:
+        """(relative, absolute) largest difference from the registry's forecasts."""
+        if other.shape != expected.shape:
+            return float("inf"), float("inf")
+        difference = np.abs(other - expected)
+        relative = difference / np.maximum(np.abs(expected), 1.0)
+        return float(np.max(relative)), float(np.max(difference))
+
+    (service_rel, service_abs), (http_rel, http_abs) = gaps(in_process), gaps(served)
+    return ParityReport(
+        cases=len(requests),
+        service_vs_registry=service_rel,
+        http_vs_registry=http_rel,
+        service_abs=service_abs,
+        http_abs=http_abs,
+        service_versions=frozenset(service_versions),
+        http_versions=frozenset(http_versions),
+    )
