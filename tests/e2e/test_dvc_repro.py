@@ -60,14 +60,15 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
         "import mlflow; c = mlflow.MlflowClient(); "
         "v = c.get_model_version_by_alias('demand-forecaster', 'champion'); "
         "r = c.get_run(v.run_id); "
-        "print(v.version, len(c.get_metric_history(v.run_id, 'val/loss')), r.data.tags['git.commit'])"
+        "print(v.version, len(c.get_metric_history(v.run_id, 'val/loss')), "
+        "r.data.tags['git.commit'], v.tags['weights.sha256'])"
     )
     registry = _run(
         [str(BIN / "python"), "-c", check],
         repo,
         {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"},
     )
-    version, epochs, commit = registry.stdout.split()
+    version, epochs, commit, weights_sha = registry.stdout.split()
     assert version == "1" and int(epochs) >= 2 and len(commit) == 40
     assert (repo / "dvc.lock").is_file()
 
@@ -120,3 +121,10 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "2 broken link(s)" in broken.stdout, broken.stdout
     assert "archive sha256" in broken.stdout and "validated data sha256" in broken.stdout
+
+    # Reproduce v1 as the README says: check out the commit its run recorded and retrain.
+    _run(["git", "checkout", "-q", commit], clone, env)
+    assert not (clone / "dvc.lock").exists()  # that commit predates the lock: all stages run
+    rebuilt = _run([dvc, "repro", "train"], clone, env)
+    assert "Running stage 'train'" in rebuilt.stdout
+    assert json.loads((clone / "models/train/weights.sha256").read_text()) == weights_sha
