@@ -21,16 +21,18 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 import torch
 
-from forecasting.bento import free_port, serve_bento, wait_until_ready
+from forecasting.bento import bento_environment, free_port, serve_bento, wait_until_ready
 from forecasting.datasets import latest_request, read_splits
 from forecasting.inference import forecast_many
 from forecasting.model import load_model
@@ -71,26 +73,29 @@ def in_process(body: str, repeats: int) -> dict[str, float]:
 
 
 async def _drive(url: str, body: str, concurrency: int, requests: int) -> dict[str, float]:
+    """``requests`` POSTs of ``body`` from ``concurrency`` keep-alive connections (aiohttp: a
+    light client, so the server, not the load generator, is what is measured)."""
     latencies: list[float] = []
     errors = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for number in range(requests):
-        queue.put_nowait(number)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+    remaining = requests
+    payload = body.encode()
+    headers = {"content-type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as session:
 
         async def worker() -> None:
-            nonlocal errors
-            while not queue.empty():
-                queue.get_nowait()
+            nonlocal errors, remaining
+            while remaining > 0:
+                remaining -= 1
                 started = time.perf_counter()
                 try:
-                    answer = await client.post(
-                        url, content=body, headers={"content-type": "application/json"}
-                    )
-                    if answer.status_code != 200:
-                        errors += 1
-                except httpx.HTTPError:
+                    async with session.post(url, data=payload, headers=headers) as answer:
+                        await answer.read()
+                        if answer.status != 200:
+                            errors += 1
+                except (aiohttp.ClientError, TimeoutError):
                     errors += 1
                 latencies.append(time.perf_counter() - started)
 
@@ -108,6 +113,13 @@ async def _drive(url: str, body: str, concurrency: int, requests: int) -> dict[s
     }
 
 
+def _batch_rows(url: str) -> tuple[float, float]:
+    """(rows, forward passes) so far, from the service's forecaster_batch_rows histogram."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found = dict(re.findall(r"^forecaster_batch_rows_(sum|count)\S* (\S+)$", text, re.M))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
 def bento(tag: str, body: str, requests: int) -> list[dict[str, float]]:
     results = []
     with serve_bento(tag) as server:
@@ -117,8 +129,12 @@ def bento(tag: str, body: str, requests: int) -> list[dict[str, float]]:
             (32, requests),
         ):
             asyncio.run(_drive(f"{server.url}/forecast", body, concurrency, 100))  # warm-up
-            results.append(asyncio.run(_drive(f"{server.url}/forecast", body, concurrency, count)))
-            print(f"bento  c={concurrency:<3} {results[-1]}", flush=True)
+            rows, passes = _batch_rows(server.url)
+            result = asyncio.run(_drive(f"{server.url}/forecast", body, concurrency, count))
+            more_rows, more_passes = _batch_rows(server.url)
+            result["mean_batch_rows"] = (more_rows - rows) / max(more_passes - passes, 1)
+            results.append(result)
+            print(f"bento  c={concurrency:<3} {result}", flush=True)
     return results
 
 
@@ -192,6 +208,7 @@ def main() -> None:
         "rps_c32_vs_mlflow": at32["requests_per_s"] / peer["requests_per_s"],
         "rps_c32_vs_in_process_batched": at32["requests_per_s"] / limit["forecasts_per_s_batch32"],
         "errors_c32": at32["errors"],
+        "service_environment": bento_environment(manifest["bento_tag"]),
         "torch_threads": 1,
         "cpus": os.cpu_count(),
     }
