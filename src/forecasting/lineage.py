@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 from pathlib import Path
@@ -78,8 +79,19 @@ def environment() -> dict[str, str]:
         "env.cudnn": str(torch.backends.cudnn.version()) if cuda else "none",
         "env.deterministic_algorithms": str(torch.are_deterministic_algorithms_enabled()).lower(),
         "env.cudnn_deterministic": str(torch.backends.cudnn.deterministic).lower(),
-        "env.device_name": torch.cuda.get_device_name(0)
-        if cuda
-        else (platform.processor() or platform.machine()),
+        "env.device_name": torch.cuda.get_device_name(0) if cuda else cpu_name(),
+        # weights are bit-identical only on the same instruction set: record what torch used
+        "env.cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "env.torch_threads": str(torch.get_num_threads()),
     }
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else the architecture."""
+    import platform
+
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

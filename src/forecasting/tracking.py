@@ -19,6 +19,10 @@ def tracking_uri(repo_root: Path) -> str:
     )
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_EXPERIMENT = "custom_model_development"
+
+
 def use_tracking(repo_root: Path, experiment: str) -> str:
     """Point MLflow at the store and experiment (created if missing); returns the experiment id.
 
@@ -39,6 +43,13 @@ def use_tracking(repo_root: Path, experiment: str) -> str:
         location = None
         if uri.startswith("sqlite:"):
             location = (repo_root / LOCAL_ARTIFACTS).resolve().as_uri()
-        experiment_id = str(mlflow.create_experiment(experiment, artifact_location=location))
+        experiment_id = str(
+            mlflow.create_experiment(
+                experiment,
+                artifact_location=location,
+                # the MLflow UI then opens it on its training runs, not its GenAI views
+                tags={EXPERIMENT_KIND_TAG: TRAINING_EXPERIMENT},
+            )
+        )
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
