@@ -13,6 +13,7 @@ the bento from ``params.yaml`` (``package.serving``).
 from __future__ import annotations
 
 import functools
+import gc
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,6 +115,10 @@ class Forecaster:
             on_batch=BATCH_ROWS.observe,
             alone=lambda: IN_FLIGHT.count <= 1,
         )
+        # Everything loaded so far lives as long as the worker: keep it out of the cyclic
+        # garbage collector, whose full passes over it stalled ~1 % of requests by ~100 ms.
+        gc.collect()
+        gc.freeze()
 
     async def _answer(
         self, values: list[list[float]], ends: list[str], horizon: int | None
