@@ -66,7 +66,8 @@ def chain(params_path: Path, version: str | None) -> list[Link]:
         Link(
             "environment",
             f"python {run_tags.get('env.python')}, torch {run_tags.get('env.torch')}, "
-            f"cuda {run_tags.get('env.cuda')}, {run_tags.get('env.device_name')}",
+            f"cuda {run_tags.get('env.cuda')}, {run_tags.get('env.device_name')}"
+            + (f" ({run_tags['env.cpu_capability']})" if "env.cpu_capability" in run_tags else ""),
         ),
     ]
     locked = dvc_lock_hashes(Path("dvc.lock"), [str(params.paths.raw), str(params.paths.validated)])
