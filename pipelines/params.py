@@ -38,6 +38,8 @@ class Columns(Section):
 class Ingest(Section):
     source: str
     columns: Columns = Columns()
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    until: str | None = None
 
 
 class Validate(Section):

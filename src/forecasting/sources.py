@@ -6,11 +6,13 @@ Every source is read into one canonical long frame: ``series_id`` (string), ``ti
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -60,37 +62,135 @@ def _msft() -> pd.DataFrame:
 BUILTINS: dict[str, Callable[[], pd.DataFrame]] = {"taylor": _taylor, "msft": _msft}
 
 
-def read_source(source: str, columns: ColumnMapping) -> pd.DataFrame:
-    """Read ``source`` (``builtin:<name>``, or a CSV/Parquet path) into the canonical frame.
+@dataclass(frozen=True)
+class Fetched:
+    """A source's bytes as they were read, and their sha256 (None for built-in data sets)."""
+
+    source: str
+    data: bytes | None
+    sha256: str | None
+
+
+def is_url(source: str) -> bool:
+    """``http(s)://``, ``s3://``, ``gs://``, ``file://``... : anything fsspec opens."""
+    return "://" in source
+
+
+def fetch(source: str, expected_sha256: str | None = None) -> Fetched:
+    """Read a source's bytes (a local path or any fsspec URL), checking a pinned sha256.
+
+    Raises:
+        SourceError: if the source cannot be read, or its bytes do not match ``expected_sha256``.
+
+    """
+    if source.startswith("builtin:"):
+        if expected_sha256:
+            raise SourceError(
+                f"ingest.sha256 pins a file's bytes; {source!r} is a built-in data set: remove it"
+            )
+        return Fetched(source, None, None)
+    data = _read_url(source) if is_url(source) else _read_path(source)
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise SourceError(
+            f"source {source!r} has sha256 {digest}, but ingest.sha256 pins {expected_sha256}: "
+            "the file changed. Check the new data, then update the pin (or remove it)."
+        )
+    return Fetched(source, data, digest)
+
+
+def _read_path(source: str) -> bytes:
+    path = Path(source)
+    if not path.is_file():
+        raise SourceError(
+            f"source file {source!r} does not exist (relative paths start at the repo root)"
+        )
+    return path.read_bytes()
+
+
+def _read_url(source: str) -> bytes:
+    import fsspec
+
+    try:
+        with fsspec.open(source, "rb") as stream:
+            return bytes(stream.read())
+    except FileNotFoundError as err:
+        raise SourceError(f"source {source!r} was not found (404 or no such object)") from err
+    except ImportError as err:  # s3fs, gcsfs, adlfs are extras
+        raise SourceError(
+            f"source {source!r} needs an fsspec driver that is not installed: {err}"
+        ) from err
+    except ValueError as err:  # unknown protocol
+        raise SourceError(f"source {source!r}: {err}") from err
+    except Exception as err:  # network errors come in many types (aiohttp, botocore, OS)
+        raise SourceError(f"source {source!r} could not be downloaded: {err}") from err
+
+
+def parse(fetched: Fetched, columns: ColumnMapping) -> pd.DataFrame:
+    """The canonical frame of fetched bytes (or of a built-in data set).
 
     Raises:
         SourceError: with a message naming the source and what is wrong with it.
 
     """
-    if source.startswith("builtin:"):
+    source = fetched.source
+    if fetched.data is None:
         name = source.removeprefix("builtin:")
         if name not in BUILTINS:
             raise SourceError(
                 f"unknown built-in data set {name!r}; choose one of {sorted(BUILTINS)}"
             )
         return canonical(BUILTINS[name](), ColumnMapping("timestamp", "value", "series_id"), source)
-    path = Path(source)
-    if not path.is_file():
-        raise SourceError(
-            f"source file {source!r} does not exist (relative paths start at the repo root)"
-        )
+    suffixes = [s.lower() for s in PurePosixPath(source.split("?", 1)[0]).suffixes]
     try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            raw = pd.read_parquet(path)
-        elif path.suffix.lower() in {".csv", ".txt", ".gz"}:
-            raw = pd.read_csv(path)
+        if suffixes[-1:] in ([".parquet"], [".pq"]):
+            raw = pd.read_parquet(io.BytesIO(fetched.data))
+        elif suffixes[-1:] in ([".csv"], [".txt"]) or suffixes[-2:] == [".csv", ".gz"]:
+            gzipped = suffixes[-1:] == [".gz"]
+            raw = pd.read_csv(io.BytesIO(fetched.data), compression="gzip" if gzipped else None)
         else:
-            raise SourceError(f"source {source!r}: unsupported file type; use .csv or .parquet")
+            raise SourceError(
+                f"source {source!r}: unsupported file type; use .csv, .csv.gz or .parquet"
+            )
     except SourceError:
         raise
     except Exception as err:  # pandas/pyarrow raise many types for unreadable files
         raise SourceError(f"source {source!r} could not be read as a table: {err}") from err
     return canonical(raw, columns, source)
+
+
+def read_source(
+    source: str, columns: ColumnMapping, expected_sha256: str | None = None
+) -> pd.DataFrame:
+    """Read ``source`` (``builtin:<name>``, a CSV/Parquet path or URL) into the canonical frame.
+
+    Raises:
+        SourceError: with a message naming the source and what is wrong with it.
+
+    """
+    return parse(fetch(source, expected_sha256), columns)
+
+
+def as_of(frame: pd.DataFrame, until: str | None) -> pd.DataFrame:
+    """The rows known at ``until`` (an ISO timestamp, inclusive): "the data we had then".
+
+    Raises:
+        SourceError: if ``until`` is not a timestamp or leaves no rows.
+
+    """
+    if until is None:
+        return frame
+    try:
+        cutoff = pd.Timestamp(until)
+    except (ValueError, TypeError) as err:
+        raise SourceError(f"ingest.until must be an ISO timestamp, got {until!r}") from err
+    if cutoff.tzinfo is not None:
+        cutoff = cutoff.tz_localize(None)
+    kept = frame[frame["timestamp"] <= cutoff].reset_index(drop=True)
+    if kept.empty:
+        first = frame["timestamp"].min()
+        raise SourceError(f"ingest.until {until} is before the first observation ({first})")
+    return kept
 
 
 def canonical(raw: pd.DataFrame, columns: ColumnMapping, source: str) -> pd.DataFrame:
@@ -131,8 +231,13 @@ def canonical(raw: pd.DataFrame, columns: ColumnMapping, source: str) -> pd.Data
     return frame.sort_values(["series_id", "timestamp"], kind="stable").reset_index(drop=True)
 
 
-def write_snapshot(frame: pd.DataFrame, directory: Path, source: str) -> dict[str, object]:
-    """Freeze ``frame`` into ``directory`` as Parquet plus a manifest, and return the manifest."""
+def write_snapshot(
+    frame: pd.DataFrame, directory: Path, source: str, provenance: dict[str, object] | None = None
+) -> dict[str, object]:
+    """Freeze ``frame`` into ``directory`` as Parquet plus a manifest, and return the manifest.
+
+    ``provenance`` (the source's sha256, the as-of cutoff) is added to the manifest.
+    """
     snapshot = directory / SNAPSHOT_FILE
     write_atomically(snapshot, lambda path: frame.to_parquet(path, index=False))
     manifest: dict[str, object] = {
@@ -143,6 +248,7 @@ def write_snapshot(frame: pd.DataFrame, directory: Path, source: str) -> dict[st
         "series": sorted(frame["series_id"].unique().tolist()),
         "first_timestamp": frame["timestamp"].min().isoformat() if len(frame) else None,
         "last_timestamp": frame["timestamp"].max().isoformat() if len(frame) else None,
+        **(provenance or {}),
     }
     write_json(directory / MANIFEST_FILE, manifest)
     return manifest

@@ -149,3 +149,32 @@ def test_package_without_a_champion_says_why(workspace, caplog):
     with caplog.at_level(logging.ERROR):
         assert package.main([]) == 1
     assert "no 'champion' alias" in caplog.text
+
+
+def test_ingest_replays_data_as_of_a_date_and_refuses_a_changed_pinned_file(workspace, caplog):
+    import hashlib
+
+    synthetic_series(days=21).to_csv("demand.csv", index=False)
+    params = tiny_params("demand.csv")
+    params["ingest"]["until"] = "2024-01-14T23:30:00"  # "the data we had on the 14th"
+    write_params(workspace, params)
+    assert ingest.main([]) == 0
+    then = _read("data/raw/manifest.json")
+    assert (then["rows"], then["last_timestamp"]) == (14 * 48, "2024-01-14T23:30:00")
+    assert then["until"] == "2024-01-14T23:30:00"
+
+    # A week later, pinned to the file's bytes: the new snapshot holds the new days.
+    pin = hashlib.sha256(Path("demand.csv").read_bytes()).hexdigest()
+    params["ingest"].update(until=None, sha256=pin)
+    write_params(workspace, params)
+    assert ingest.main([]) == 0
+    now = _read("data/raw/manifest.json")
+    assert (now["rows"], now["source_sha256"]) == (21 * 48, pin)
+    snapshot = Path("data/raw/series.parquet").read_bytes()
+
+    # The file changes under the pin: refused, and the snapshot is left as it was.
+    synthetic_series(days=22).to_csv("demand.csv", index=False)
+    assert ingest.main([]) == 1
+    assert "the file changed" in caplog.text and pin in caplog.text
+    assert Path("data/raw/series.parquet").read_bytes() == snapshot
+    assert _read("data/raw/manifest.json") == now

@@ -4,6 +4,9 @@ import pytest
 from forecasting.sources import (
     ColumnMapping,
     SourceError,
+    as_of,
+    fetch,
+    parse,
     read_snapshot,
     read_source,
     write_snapshot,
@@ -65,3 +68,61 @@ def test_snapshot_is_checked_against_its_manifest(tmp_path):
     frame.iloc[:10].to_parquet(tmp_path / "series.parquet")
     with pytest.raises(SourceError, match="changed after ingest"):
         read_snapshot(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def web_root(tmp_path_factory):
+    """A real HTTP server on loopback over a folder (there is no internet here)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path_factory.mktemp("web")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_http_source_is_read_and_pinned_by_sha256(web_root):
+    import hashlib
+
+    root, url = web_root
+    synthetic_series(days=2).to_csv(root / "load.csv", index=False)
+    digest = hashlib.sha256((root / "load.csv").read_bytes()).hexdigest()
+    fetched = fetch(f"{url}/load.csv", expected_sha256=digest)
+    assert fetched.sha256 == digest
+    assert len(parse(fetched, ColumnMapping())) == 96
+    with pytest.raises(SourceError, match="the file changed") as refused:
+        fetch(f"{url}/load.csv", expected_sha256="0" * 64)
+    assert digest in str(refused.value)
+
+
+def test_an_http_404_says_not_found(web_root):
+    _, url = web_root
+    with pytest.raises(SourceError, match="was not found"):
+        fetch(f"{url}/nothing-here.csv")
+
+
+def test_file_urls_gzip_and_unknown_protocols(tmp_path):
+    synthetic_series(days=1).to_csv(tmp_path / "load.csv.gz", index=False, compression="gzip")
+    frame = read_source((tmp_path / "load.csv.gz").as_uri(), ColumnMapping())
+    assert len(frame) == 48
+    with pytest.raises(SourceError, match="nosuch"):
+        fetch("nosuch://bucket/load.csv")
+    with pytest.raises(SourceError, match="built-in data set"):
+        fetch("builtin:taylor", expected_sha256="0" * 64)
+
+
+def test_as_of_replays_the_data_known_at_a_date():
+    frame = read_source("builtin:taylor", ColumnMapping())
+    then = as_of(frame, "2000-07-31T23:30:00")
+    assert then["timestamp"].max() == pd.Timestamp("2000-07-31 23:30") and len(then) == 57 * 48
+    assert as_of(frame, None) is frame
+    with pytest.raises(SourceError, match="before the first observation"):
+        as_of(frame, "1999-01-01")
+    with pytest.raises(SourceError, match="ISO timestamp"):
+        as_of(frame, "last tuesday")
