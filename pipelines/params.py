@@ -47,6 +47,8 @@ class Validate(Section):
     test_fraction: float = Field(gt=0, lt=1)
     min_value: float
     max_value: float
+    on_gap: Literal["fail", "fill"] = "fail"
+    max_fill_steps: int = Field(default=4, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _bounds(self) -> Validate:

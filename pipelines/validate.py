@@ -13,6 +13,7 @@ import pandas as pd
 from forecasting.contract import ContractSettings, validate_frame
 from forecasting.datasets import split_chronologically
 from forecasting.files import write_atomically, write_json
+from forecasting.gaps import GapError, fill_gaps, find_gaps
 from forecasting.sources import read_snapshot
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
@@ -36,13 +37,25 @@ def min_rows(params: Params) -> int:
 
 def validate(params: Params) -> None:
     frame = read_snapshot(params.paths.raw)
+    reports = params.paths.reports / "validate"
+    gaps = find_gaps(frame, params.base.freq)
+    filled = 0
+    if gaps.gaps:
+        logger.warning("gaps in the snapshot: %s", gaps.summary())
+        if params.validate_.on_gap == "fill":
+            try:
+                frame, filled = fill_gaps(frame, params.base.freq, params.validate_.max_fill_steps)
+            except GapError as err:
+                write_json(reports / "gaps.json", gaps.as_dict() | {"filled_steps": 0})
+                raise StageError(f"{err} Gap report: {reports / 'gaps.json'}") from err
+            logger.warning("filled %d missing step(s) by linear interpolation", filled)
+    write_json(reports / "gaps.json", gaps.as_dict() | {"filled_steps": filled})
     settings = ContractSettings(
         freq=params.base.freq,
         min_value=params.validate_.min_value,
         max_value=params.validate_.max_value,
         min_rows_per_series=min_rows(params),
     )
-    reports = params.paths.reports / "validate"
     result = validate_frame(frame, settings, docs_dir=reports / "data_docs")
     write_json(reports / "result.json", result.raw)
     write_json(
@@ -52,11 +65,19 @@ def validate(params: Params) -> None:
             "evaluated": result.evaluated,
             "failures": [str(failure) for failure in result.failures],
             "rows": len(frame),
+            "gaps": len(gaps.gaps),
+            "filled_steps": filled,
         },
     )
     if not result.success:
+        gap_hint = (
+            f"\nGaps: {gaps.summary()} (validate.on_gap: fill interpolates gaps of up to "
+            f"validate.max_fill_steps steps; report: {reports / 'gaps.json'})"
+            if gaps.gaps
+            else ""
+        )
         raise StageError(
-            f"the snapshot broke the data contract.\n{result.summary()}\n"
+            f"the snapshot broke the data contract.\n{result.summary()}{gap_hint}\n"
             f"Details: {reports / 'result.json'}; Data Docs: {reports / 'data_docs' / 'index.html'}"
         )
     logger.info("contract: %s", result.summary())

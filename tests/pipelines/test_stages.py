@@ -178,3 +178,26 @@ def test_ingest_replays_data_as_of_a_date_and_refuses_a_changed_pinned_file(work
     assert "the file changed" in caplog.text and pin in caplog.text
     assert Path("data/raw/series.parquet").read_bytes() == snapshot
     assert _read("data/raw/manifest.json") == now
+
+
+def test_validate_fills_short_gaps_when_asked_and_reports_them(workspace, caplog):
+    frame = synthetic_series(days=21).drop(index=[300, 301, 900])
+    frame.to_csv("demand.csv", index=False)
+    params = tiny_params("demand.csv")
+    write_params(workspace, params)
+    assert ingest.main([]) == 0
+    assert validate.main([]) == 1  # on_gap: fail (the default)
+    assert "Gaps: 2 gap(s), 3 missing step(s)" in caplog.text
+    assert _read("reports/validate/gaps.json")["longest_missing_steps"] == 2
+
+    params["validate"].update(on_gap="fill", max_fill_steps=2)
+    write_params(workspace, params)
+    assert validate.main([]) == 0
+    gaps = _read("reports/validate/gaps.json")
+    assert (gaps["gaps"], gaps["filled_steps"]) == (2, 3)
+    assert _read("reports/validate/summary.json")["filled_steps"] == 3
+
+    params["validate"]["max_fill_steps"] = 1
+    write_params(workspace, params)
+    assert validate.main([]) == 1
+    assert "longer than validate.max_fill_steps=1" in caplog.text
