@@ -115,6 +115,9 @@ def _read_url(source: str) -> bytes:
         with fsspec.open(source, "rb") as stream:
             return bytes(stream.read())
     except FileNotFoundError as err:
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, OSError | ConnectionError) or "Connect" in type(cause).__name__:
+            raise SourceError(f"source {source!r} could not be reached: {cause}") from err
         raise SourceError(f"source {source!r} was not found (404 or no such object)") from err
     except ImportError as err:  # s3fs, gcsfs, adlfs are extras
         raise SourceError(

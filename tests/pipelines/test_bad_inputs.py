@@ -1,0 +1,155 @@
+"""A corpus of bad inputs through the real ingest and validate stages.
+
+Each case writes a broken source (or setting), runs ``ingest`` then ``validate`` as ``dvc repro``
+would, and expects exit 1 with a message naming the problem, never a traceback or a snapshot
+that validate lets through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines import ingest, validate
+from tests.conftest import synthetic_series, tiny_params, write_params
+
+pytestmark = pytest.mark.slow
+
+Case = Callable[[Path, dict], None]  # writes the source into the folder, edits the params
+
+
+def _csv(frame: pd.DataFrame, name: str = "demand.csv") -> Case:
+    def write(folder: Path, params: dict) -> None:
+        frame.to_csv(folder / name, index=False)
+        params["ingest"]["source"] = name
+
+    return write
+
+
+def _good() -> pd.DataFrame:
+    return synthetic_series(days=21)
+
+
+def _with(column: str, row: int, value: object) -> pd.DataFrame:
+    frame = _good().astype({column: object})
+    frame.loc[row, column] = value
+    return frame
+
+
+def _raw_file(name: str, content: bytes) -> Case:
+    def write(folder: Path, params: dict) -> None:
+        (folder / name).write_bytes(content)
+        params["ingest"]["source"] = name
+
+    return write
+
+
+def _setting(section: str, **changes: object) -> Case:
+    def write(folder: Path, params: dict) -> None:
+        _good().to_csv(folder / "demand.csv", index=False)
+        params[section].update(changes)
+
+    return write
+
+
+def _shifted_minutes(row: int, minutes: int) -> pd.DataFrame:
+    frame = _good()
+    frame.loc[row, "timestamp"] += pd.Timedelta(minutes=minutes)
+    return frame
+
+
+def _two_sites_one_short() -> pd.DataFrame:
+    long = _good().assign(site="north")
+    short = synthetic_series(days=2).assign(site="south")
+    return pd.concat([long, short], ignore_index=True)
+
+
+def _wrong_pin(folder: Path, params: dict) -> None:
+    _good().to_csv(folder / "demand.csv", index=False)
+    params["ingest"]["sha256"] = hashlib.sha256(b"another file").hexdigest()
+
+
+CASES: dict[str, tuple[Case, str]] = {
+    # ingest: the source cannot be read as a series
+    "missing file": (_setting("ingest", source="nowhere.csv"), "does not exist"),
+    "unsupported type": (_raw_file("demand.json", b"{}"), "unsupported file type"),
+    "no value column": (_csv(_good().rename(columns={"value": "load"})), "lacks column"),
+    "no timestamp column": (_csv(_good().rename(columns={"timestamp": "t"})), "lacks column"),
+    "words as timestamps": (_csv(_with("timestamp", 5, "yesterday")), "not timestamps"),
+    "header only": (_csv(_good().iloc[:0]), "holds no rows"),
+    "empty file": (_raw_file("demand.csv", b""), "could not be read as a table"),
+    "garbage parquet": (_raw_file("demand.parquet", b"PAR1 not really"), "could not be read"),
+    "binary as csv": (_raw_file("demand.csv", bytes(range(256)) * 4), "could not be read"),
+    "server unreachable": (
+        _setting("ingest", source="http://127.0.0.1:9/demand.csv"),
+        "could not be reached",
+    ),
+    "unknown protocol": (_setting("ingest", source="nosuch://bucket/x.csv"), "nosuch"),
+    "unknown built-in": (_setting("ingest", source="builtin:nope"), "unknown built-in"),
+    "pin on a built-in": (
+        _setting("ingest", source="builtin:taylor", sha256="0" * 64),
+        "built-in data set",
+    ),
+    "changed pinned file": (_wrong_pin, "the file changed"),
+    "cutoff before the data": (_setting("ingest", until="1999-01-01"), "before the first"),
+    "cutoff not a date": (_setting("ingest", until="last tuesday"), "ISO timestamp"),
+    # validate: the snapshot breaks the contract
+    "NaN value": (_csv(_with("value", 50, float("nan"))), "NaN"),
+    "text value": (_csv(_with("value", 50, "n/a")), "NaN"),
+    "infinite value": (_csv(_with("value", 50, np.inf)), "finite and plausible"),
+    "negative value": (_csv(_with("value", 50, -5.0)), "finite and plausible"),
+    "implausibly large": (_csv(_with("value", 50, 1e12)), "finite and plausible"),
+    "duplicated timestamp": (
+        _csv(pd.concat([_good(), _good().iloc[[70]]], ignore_index=True)),
+        "duplicated timestamps",
+    ),
+    "missing rows": (_csv(_good().drop(index=range(300, 305))), "Gaps: 1 gap(s), 5 missing"),
+    "irregular step": (_csv(_shifted_minutes(400, 7)), "regular at 30min"),
+    "hourly data declared half-hourly": (_csv(_good().iloc[::2]), "Gaps:"),
+    "too short": (_csv(synthetic_series(days=2)), "at least"),
+    "one short series of two": (
+        _setting("ingest", source="sites.csv", columns={"series_id": "site"}),
+        "at least",
+    ),
+    "gap too long to fill": (
+        _setting("validate", on_gap="fill", max_fill_steps=1),
+        "longer than validate.max_fill_steps",
+    ),
+}
+
+
+@pytest.fixture
+def corpus_workspace(workspace: Path) -> Path:
+    _two_sites_one_short().to_csv(workspace / "sites.csv", index=False)
+    return workspace
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_bad_input_stops_with_a_message_that_names_it(corpus_workspace, caplog, name):
+    write, message = CASES[name]
+    params = tiny_params("demand.csv")
+    write(corpus_workspace, params)
+    if name == "gap too long to fill":
+        _good().drop(index=range(300, 303)).to_csv(corpus_workspace / "demand.csv", index=False)
+    write_params(corpus_workspace, params)
+
+    with caplog.at_level(logging.ERROR):
+        codes = [ingest.main([])]
+        if codes[0] == 0:
+            codes.append(validate.main([]))
+    assert codes[-1] == 1, f"{name}: every stage passed"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors, name
+    assert message in caplog.text, caplog.text
+    assert "Traceback" not in caplog.text
+    assert not (corpus_workspace / "data/validated").exists()  # nothing reaches training
+
+
+def test_the_corpus_has_at_least_25_cases():
+    assert len(CASES) >= 25
