@@ -49,6 +49,9 @@ class Validate(Section):
     max_value: float
     on_gap: Literal["fail", "fill"] = "fail"
     max_fill_steps: int = Field(default=4, ge=1, le=10_000)
+    on_drift: Literal["warn", "fail"] = "warn"
+    drift_psi: float = Field(default=0.25, gt=0)
+    drift_ks: float = Field(default=0.2, gt=0, le=1)
 
     @model_validator(mode="after")
     def _bounds(self) -> Validate:

@@ -21,6 +21,7 @@ from forecasting.datasets import (
     validation_windows,
 )
 from forecasting.distributed import current_world
+from forecasting.drift import PROFILE_ARTIFACT, ValueProfile
 from forecasting.files import json_sha256, write_atomically, write_json
 from forecasting.lineage import data_fingerprint, dvc_lock_hashes, environment, git_commit
 from forecasting.model import ModelConfig, save_model
@@ -215,6 +216,9 @@ def _train_and_log(
                 {**params.train.model_dump(), "seed": params.base.seed, "freq": params.base.freq}
             )
             _log_datasets(splits, params.paths.validated)
+            # what validate compares the next training data with, once this model is champion
+            profile = ValueProfile.of(splits.train["value"].to_numpy())
+            mlflow.log_dict(profile.as_dict(), PROFILE_ARTIFACT)
         summary = params.paths.reports / "validate" / "summary.json"
         if summary.is_file():
             mlflow.log_artifact(str(summary), artifact_path="validation")

@@ -1,4 +1,9 @@
-"""validate: check the raw snapshot against the data contract, then split it by time."""
+"""validate: check the raw snapshot against the data contract, then split it by time.
+
+Before the contract: a gap report (and, with ``validate.on_gap: fill``, a bounded fill). After
+it: drift of the new training split against the champion's training data (``on_drift``).
+Nothing is written to ``paths.validated`` unless every check passes.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,17 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecasting.contract import ContractSettings, validate_frame
 from forecasting.datasets import split_chronologically
+from forecasting.drift import PROFILE_ARTIFACT, ValueProfile, compare
 from forecasting.files import write_atomically, write_json
 from forecasting.gaps import GapError, fill_gaps, find_gaps
+from forecasting.registry import CHAMPION, version_by_alias
 from forecasting.sources import read_snapshot
+from forecasting.tracking import tracking_uri
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
@@ -33,6 +42,62 @@ def min_rows(params: Params) -> int:
         params.validate_.val_fraction, params.validate_.test_fraction
     )
     return math.ceil(max(window / train_share, needed_for_eval))
+
+
+def champion_profile(params: Params) -> tuple[str, ValueProfile] | None:
+    """(version, training-data profile) of the registry champion; None when there is none.
+
+    Looked up without creating anything: no local store yet means no champion yet.
+    """
+    uri = tracking_uri(Path.cwd())
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    champion = version_by_alias(params.base.registered_model, CHAMPION)
+    if champion is None or not champion.run_id:
+        return None
+    try:
+        data = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{PROFILE_ARTIFACT}")
+    except Exception:  # a champion trained before profiles were logged
+        logger.info("champion v%s has no data profile: drift not checked", champion.version)
+        return None
+    return str(champion.version), ValueProfile.from_dict(data)
+
+
+def check_drift(params: Params, values: np.ndarray, reports: Path) -> None:
+    """Compare the new training values with the champion's; warn or fail past the limits.
+
+    The registry is not a DVC dependency: with ``on_drift: fail`` a new champion can make
+    the same data fail, which is the point.
+    """
+    settings = params.validate_
+    found = champion_profile(params)
+    if found is None:
+        write_json(reports / "drift.json", {"checked": False, "reason": "no champion yet"})
+        return
+    version, profile = found
+    drift = compare(profile, values)
+    over = drift.psi > settings.drift_psi or drift.ks > settings.drift_ks
+    write_json(
+        reports / "drift.json",
+        {"checked": True, "champion_version": version, "drifted": over} | drift.as_dict(),
+    )
+    line = (
+        f"training values vs champion v{version}'s: PSI {drift.psi:.3f} (limit "
+        f"{settings.drift_psi}), KS {drift.ks:.3f} (limit {settings.drift_ks})"
+    )
+    if not over:
+        logger.info("drift: %s", line)
+    elif settings.on_drift == "fail":
+        raise StageError(
+            f"the data drifted: {line}. If the change is real, set validate.on_drift: warn for "
+            "this run (or raise the limits) and let the evaluate gate judge the retrained model."
+        )
+    else:
+        logger.warning("drift: %s", line)
 
 
 def validate(params: Params) -> None:
@@ -84,6 +149,7 @@ def validate(params: Params) -> None:
     splits = split_chronologically(
         frame, params.validate_.val_fraction, params.validate_.test_fraction
     )
+    check_drift(params, splits.train["value"].to_numpy(), reports)
     for name in ("train", "val", "test"):
         part = getattr(splits, name)
         write_atomically(params.paths.validated / f"{name}.parquet", partial(_to_parquet, part))

@@ -201,3 +201,37 @@ def test_validate_fills_short_gaps_when_asked_and_reports_them(workspace, caplog
     write_params(workspace, params)
     assert validate.main([]) == 1
     assert "longer than validate.max_fill_steps=1" in caplog.text
+
+
+def test_validate_compares_new_training_data_with_the_champions(workspace, caplog):
+    reset_tracking_state()
+    synthetic_series(days=21).to_csv("demand.csv", index=False)
+    params = tiny_params("demand.csv")
+    params["train"]["epochs"] = 2
+    params["evaluate"]["require_beating_baselines"] = False
+    write_params(workspace, params)
+    assert ingest.main([]) == 0 and validate.main([]) == 0
+    assert _read("reports/validate/drift.json") == {"checked": False, "reason": "no champion yet"}
+    assert train.main([]) == 0 and evaluate.main([]) == 0
+    assert _read("reports/evaluate/promotion.json")["promoted"] is True
+
+    # The same data again: checked against champion v1, no drift.
+    assert validate.main([]) == 0
+    same = _read("reports/validate/drift.json")
+    assert (same["checked"], same["champion_version"], same["drifted"]) == (True, "1", False)
+
+    # Demand 40 % higher: a warning by default, a refusal with on_drift: fail.
+    moved = synthetic_series(days=21)
+    moved["value"] *= 1.4
+    moved.to_csv("demand.csv", index=False)
+    assert ingest.main([]) == 0 and validate.main([]) == 0
+    assert _read("reports/validate/drift.json")["drifted"] is True
+    assert "drift: training values vs champion v1's" in caplog.text
+    validated = Path("data/validated/train.parquet").read_bytes()
+    params["validate"]["on_drift"] = "fail"
+    write_params(workspace, params)
+    moved["value"] *= 1.1
+    moved.to_csv("demand.csv", index=False)
+    assert ingest.main([]) == 0 and validate.main([]) == 1
+    assert "the data drifted" in caplog.text
+    assert Path("data/validated/train.parquet").read_bytes() == validated  # splits untouched
