@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,3 +105,22 @@ def reset_tracking_state() -> None:
         mlflow.end_run()
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+
+
+@contextlib.contextmanager
+def tiny_pipeline_run(root: Path, stages: Sequence[Any]) -> Iterator[Path]:
+    """The pipeline copied into ``root`` and run there, stage by stage, on tiny params and a
+    three-week synthetic series; the working directory is ``root`` until the block ends."""
+    copy_pipeline_files(root)
+    previous = Path.cwd()
+    os.chdir(root)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        reset_tracking_state()
+        synthetic_series(days=21).to_csv("demand.csv", index=False)
+        write_params(root, tiny_params("demand.csv"))
+        for stage in stages:
+            assert stage.main([]) == 0, stage.__name__
+        yield root
+    finally:
+        os.chdir(previous)

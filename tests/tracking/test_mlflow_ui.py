@@ -21,14 +21,7 @@ import pytest
 
 from forecasting.bento import free_port, wait_until_ready
 from pipelines import evaluate, ingest, train, validate
-from tests.conftest import (
-    REPO_ROOT,
-    copy_pipeline_files,
-    reset_tracking_state,
-    synthetic_series,
-    tiny_params,
-    write_params,
-)
+from tests.conftest import REPO_ROOT, tiny_pipeline_run
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -39,20 +32,10 @@ SCREENSHOTS = REPO_ROOT / "reports" / "ui"
 @pytest.fixture(scope="module")
 def pipeline_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A workspace where ingest -> evaluate ran on tiny params: a run, a version, a champion."""
-    root = tmp_path_factory.mktemp("ui")
-    copy_pipeline_files(root)
-    previous = Path.cwd()
-    os.chdir(root)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    try:
-        reset_tracking_state()
-        synthetic_series(days=21).to_csv("demand.csv", index=False)
-        write_params(root, tiny_params("demand.csv"))
-        for stage in (ingest, validate, train, evaluate):
-            assert stage.main([]) == 0, stage.__name__
+    with tiny_pipeline_run(
+        tmp_path_factory.mktemp("ui"), (ingest, validate, train, evaluate)
+    ) as root:
         yield root
-    finally:
-        os.chdir(previous)
 
 
 @pytest.fixture(scope="module")
