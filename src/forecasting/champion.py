@@ -99,7 +99,10 @@ def promotion_lock(
             )
             break
         except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            # RESOURCE_DOES_NOT_EXIST: our insert collided with the lock, and the holder released
+            # it before the SQL store could read it back to report the collision. Both mean
+            # "someone else had it": try again.
+            if err.error_code not in {"RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"}:
                 raise
         owner = "another pipeline"
         try:
