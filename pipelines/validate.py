@@ -23,7 +23,7 @@ from forecasting.files import write_atomically, write_json
 from forecasting.gaps import GapError, fill_gaps, find_gaps
 from forecasting.registry import CHAMPION, version_by_alias
 from forecasting.sources import read_snapshot
-from forecasting.tracking import tracking_uri
+from forecasting.tracking import connect, existing_store
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
@@ -49,13 +49,12 @@ def champion_profile(params: Params) -> tuple[str, ValueProfile] | None:
 
     Looked up without creating anything: no local store yet means no champion yet.
     """
-    uri = tracking_uri(Path.cwd())
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    uri = existing_store(Path.cwd())
+    if uri is None:
         return None
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    connect(uri)
     champion = version_by_alias(params.base.registered_model, CHAMPION)
     if champion is None or not champion.run_id:
         return None

@@ -7,7 +7,7 @@ built bento, the one model packed with it is used.
 
 Concurrent ``/forecast`` requests share forward passes through a ``MicroBatcher``; its settings
 (and the body limit) come from ``FORECASTER_*`` variables, which the package stage writes into
-the bento from ``params.yaml`` (``package.serving``).
+the bento from the ``package`` section of ``params.yaml``.
 """
 
 from __future__ import annotations

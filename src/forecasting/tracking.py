@@ -19,6 +19,25 @@ def tracking_uri(repo_root: Path) -> str:
     )
 
 
+def connect(uri: str) -> None:
+    """Point MLflow's tracking and registry clients at ``uri``."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
+def existing_store(repo_root: Path) -> str | None:
+    """The tracking URI if a store is there to read (a server, or the local file); else None.
+
+    For read-only lookups that must not create a local store as a side effect.
+    """
+    uri = tracking_uri(repo_root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None
+    return uri
+
+
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 TRAINING_EXPERIMENT = "custom_model_development"
 
@@ -34,8 +53,7 @@ def use_tracking(repo_root: Path, experiment: str) -> str:
     import mlflow
 
     uri = tracking_uri(repo_root)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    connect(uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         experiment_id = str(found.experiment_id)

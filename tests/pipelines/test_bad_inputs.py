@@ -70,6 +70,11 @@ def _two_sites_one_short() -> pd.DataFrame:
     return pd.concat([long, short], ignore_index=True)
 
 
+def _gap_beyond_the_fill_bound(folder: Path, params: dict) -> None:
+    _good().drop(index=range(300, 303)).to_csv(folder / "demand.csv", index=False)
+    params["validate"].update(on_gap="fill", max_fill_steps=1)
+
+
 def _wrong_pin(folder: Path, params: dict) -> None:
     _good().to_csv(folder / "demand.csv", index=False)
     params["ingest"]["sha256"] = hashlib.sha256(b"another file").hexdigest()
@@ -117,10 +122,7 @@ CASES: dict[str, tuple[Case, str]] = {
         _setting("ingest", source="sites.csv", columns={"series_id": "site"}),
         "at least",
     ),
-    "gap too long to fill": (
-        _setting("validate", on_gap="fill", max_fill_steps=1),
-        "longer than validate.max_fill_steps",
-    ),
+    "gap too long to fill": (_gap_beyond_the_fill_bound, "longer than validate.max_fill_steps"),
 }
 
 
@@ -135,8 +137,6 @@ def test_each_bad_input_stops_with_a_message_that_names_it(corpus_workspace, cap
     write, message = CASES[name]
     params = tiny_params("demand.csv")
     write(corpus_workspace, params)
-    if name == "gap too long to fill":
-        _good().drop(index=range(300, 303)).to_csv(corpus_workspace / "demand.csv", index=False)
     write_params(corpus_workspace, params)
 
     with caplog.at_level(logging.ERROR):
