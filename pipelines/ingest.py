@@ -2,8 +2,9 @@
 
 The source is a built-in data set, a local CSV/Parquet file or any fsspec URL (http(s), s3,
 gs, ...), optionally pinned by ``ingest.sha256`` and cut at ``ingest.until``. A source that
-cannot be read or fails its pin stops the stage before anything is written: the previous
-snapshot stays as it was.
+cannot be read or fails its pin stops the stage before anything is written. Each ingest adds a
+new, read-only snapshot folder beside the old ones and points ``manifest.json`` at it; no
+snapshot is ever edited (``forecasting.snapshots``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from forecasting.sources import ColumnMapping, as_of, fetch, parse, write_snapshot
+from forecasting.snapshots import write_snapshot
+from forecasting.sources import ColumnMapping, TableFormat, as_of, fetch, parse
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
@@ -20,25 +22,44 @@ logger = logging.getLogger("pipelines.ingest")
 
 def ingest(params: Params) -> None:
     settings = params.ingest
-    columns = settings.columns
+    columns, dialect = settings.columns, settings.csv
+    table = TableFormat(
+        delimiter=dialect.delimiter,
+        decimal=dialect.decimal,
+        encoding=dialect.encoding,
+        timestamp_format=settings.timestamp_format,
+        timezone=settings.timezone,
+    )
     fetched = fetch(settings.source, settings.sha256)
-    frame = parse(fetched, ColumnMapping(columns.timestamp, columns.value, columns.series_id))
+    if fetched.is_builtin:
+        logger.info("loading the built-in data set %s", settings.source)
+    else:
+        logger.info("read %s: %d bytes, sha256 %s", settings.source, fetched.size, fetched.sha256)
+    frame = parse(
+        fetched, ColumnMapping(columns.timestamp, columns.value, columns.series_id), table
+    )
     if frame.empty:
         raise StageError(f"source {settings.source!r} holds no rows")
-    frame = as_of(frame, settings.until)
+    frame = as_of(frame, settings.until, settings.timezone)
     manifest = write_snapshot(
         frame,
         params.paths.raw,
         settings.source,
-        {"source_sha256": fetched.sha256, "until": settings.until},
+        {
+            "source_sha256": fetched.sha256,
+            "until": settings.until,
+            "timezone": settings.timezone,
+            "timestamp_format": settings.timestamp_format,
+        },
     )
     logger.info(
-        "snapshot %s: %d rows, %s .. %s, sha256 %s",
-        params.paths.raw,
+        "%s %s: %d rows in %d series, %s .. %s",
+        "new snapshot" if manifest["created"] else "unchanged rows, current snapshot stays",
+        params.paths.raw / str(manifest["snapshot"]),
         manifest["rows"],
+        manifest["series_count"],
         manifest["first_timestamp"],
         manifest["last_timestamp"],
-        str(manifest["sha256"])[:12],
     )
 
 

@@ -22,7 +22,7 @@ from forecasting.drift import PROFILE_ARTIFACT, ValueProfile, compare
 from forecasting.files import write_atomically, write_json
 from forecasting.gaps import GapError, fill_gaps, find_gaps
 from forecasting.registry import CHAMPION, version_by_alias
-from forecasting.sources import read_snapshot
+from forecasting.snapshots import current_manifest, read_snapshot
 from forecasting.tracking import connect, existing_store
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
@@ -100,11 +100,13 @@ def check_drift(params: Params, values: np.ndarray, reports: Path) -> None:
 
 
 def validate(params: Params) -> None:
+    snapshot = str(current_manifest(params.paths.raw)["snapshot"])
     frame = read_snapshot(params.paths.raw)
+    logger.info("checking %s: %d rows", params.paths.raw / snapshot, len(frame))
     reports = params.paths.reports / "validate"
     gaps = find_gaps(frame, params.base.freq)
     filled = 0
-    if gaps.gaps:
+    if gaps:
         logger.warning("gaps in the snapshot: %s", gaps.summary())
         if params.validate_.on_gap == "fill":
             try:
@@ -128,8 +130,9 @@ def validate(params: Params) -> None:
             "success": result.success,
             "evaluated": result.evaluated,
             "failures": [str(failure) for failure in result.failures],
+            "snapshot": snapshot,
             "rows": len(frame),
-            "gaps": len(gaps.gaps),
+            "gaps": gaps.count,
             "filled_steps": filled,
         },
     )
@@ -137,7 +140,7 @@ def validate(params: Params) -> None:
         gap_hint = (
             f"\nGaps: {gaps.summary()} (validate.on_gap: fill interpolates gaps of up to "
             f"validate.max_fill_steps steps; report: {reports / 'gaps.json'})"
-            if gaps.gaps
+            if gaps
             else ""
         )
         raise StageError(

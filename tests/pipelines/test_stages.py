@@ -16,6 +16,12 @@ from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, 
 pytestmark = pytest.mark.slow
 
 
+def _files(folder: str) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes: to show that nothing in it changed."""
+    root = Path(folder)
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def _read(path: str) -> dict:
     return json.loads(Path(path).read_text())
 
@@ -118,7 +124,7 @@ def test_validate_refuses_a_broken_series_and_keeps_the_snapshot(workspace, capl
     frame.to_csv("demand.csv", index=False)
     write_params(workspace, tiny_params("demand.csv"))
     assert ingest.main([]) == 0
-    snapshot = (workspace / "data/raw/series.parquet").read_bytes()
+    snapshot = _files("data/raw")
 
     with caplog.at_level(logging.ERROR):
         assert validate.main([]) == 1
@@ -128,7 +134,7 @@ def test_validate_refuses_a_broken_series_and_keeps_the_snapshot(workspace, capl
     summary = _read("reports/validate/summary.json")
     assert summary["success"] is False and len(summary["failures"]) >= 2
     assert (workspace / "reports/validate/data_docs/index.html").is_file()
-    assert (workspace / "data/raw/series.parquet").read_bytes() == snapshot
+    assert _files("data/raw") == snapshot
     assert not (workspace / "data/validated").exists()
 
 
@@ -170,14 +176,15 @@ def test_ingest_replays_data_as_of_a_date_and_refuses_a_changed_pinned_file(work
     assert ingest.main([]) == 0
     now = _read("data/raw/manifest.json")
     assert (now["rows"], now["source_sha256"]) == (21 * 48, pin)
-    snapshot = Path("data/raw/series.parquet").read_bytes()
+    assert now["snapshot"] != then["snapshot"]  # a new snapshot beside the old one ...
+    assert _read(f"data/raw/{then['snapshot']}/manifest.json") == then  # ... which is intact
+    snapshot = _files("data/raw")
 
     # The file changes under the pin: refused, and the snapshot is left as it was.
     synthetic_series(days=22).to_csv("demand.csv", index=False)
     assert ingest.main([]) == 1
     assert "the file changed" in caplog.text and pin in caplog.text
-    assert Path("data/raw/series.parquet").read_bytes() == snapshot
-    assert _read("data/raw/manifest.json") == now
+    assert _files("data/raw") == snapshot
 
 
 def test_validate_fills_short_gaps_when_asked_and_reports_them(workspace, caplog):
