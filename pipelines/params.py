@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from forecasting.timestamps import EPOCH_UNITS, check_timezone
 
 
 class Section(BaseModel):
@@ -35,11 +45,44 @@ class Columns(Section):
     series_id: str | None = None
 
 
+class Csv(Section):
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    decimal: str = Field(default=".", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, name: str) -> str:
+        try:
+            codecs.lookup(name)
+        except LookupError as err:
+            raise ValueError(f"unknown encoding {name!r}; e.g. utf-8, latin-1, cp1252") from err
+        return name
+
+
 class Ingest(Section):
     source: str
     columns: Columns = Columns()
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     until: str | None = None
+    timestamp_format: str | None = None
+    timezone: str | None = None
+    csv: Csv = Csv()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        return None if name is None else check_timezone(name)
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _a_pattern(cls, fmt: str | None) -> str | None:
+        if fmt is not None and fmt not in EPOCH_UNITS and "%" not in fmt:
+            raise ValueError(
+                f"{fmt!r} is not a strftime pattern (like '%d/%m/%Y %H:%M') nor one of "
+                f"{sorted(EPOCH_UNITS)}"
+            )
+        return fmt
 
 
 class Validate(Section):

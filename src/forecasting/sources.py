@@ -1,4 +1,4 @@
-"""Where series come from, and the immutable raw snapshot they are frozen into.
+"""Where series come from: built-in data sets, files and URLs, read into one canonical frame.
 
 Every source is read into one canonical long frame: ``series_id`` (string), ``timestamp``
 (datetime64, time-zone naive) and ``value`` (float64), sorted by series then time.
@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecasting.files import file_sha256, write_atomically, write_json
+from forecasting.files import file_sha256
+from forecasting.timestamps import TimestampError, parse_timestamps
 
 logger = logging.getLogger(__name__)
 
 CANONICAL_COLUMNS = ("series_id", "timestamp", "value")
-SNAPSHOT_FILE = "series.parquet"
-MANIFEST_FILE = "manifest.json"
 
 
 class SourceError(ValueError):
@@ -38,6 +37,21 @@ class ColumnMapping:
     value: str = "value"
     series_id: str | None = None
     default_series_id: str = "series"
+
+    def wanted(self) -> list[str]:
+        """The columns to read from the file."""
+        return [self.timestamp, self.value] + ([self.series_id] if self.series_id else [])
+
+
+@dataclass(frozen=True)
+class TableFormat:
+    """How a user's file is written: its CSV dialect and how its timestamps read."""
+
+    delimiter: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+    timestamp_format: str | None = None  # strftime pattern | unix | unix_ms | None: ISO 8601
+    timezone: str | None = None  # the series' clock; None: the file's own wall clock
 
 
 def _taylor() -> pd.DataFrame:
@@ -64,11 +78,39 @@ BUILTINS: dict[str, Callable[[], pd.DataFrame]] = {"taylor": _taylor, "msft": _m
 
 @dataclass(frozen=True)
 class Fetched:
-    """A source's bytes as they were read, and their sha256 (None for built-in data sets)."""
+    """A fetched source and its sha256; nothing to read for a built-in data set.
+
+    A local file is read in place (``path``), so a 400 MB CSV is never also held as bytes;
+    a URL's bytes are downloaded into ``data``.
+    """
 
     source: str
     data: bytes | None
     sha256: str | None
+    path: Path | None = None
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether this is a built-in data set (nothing was read)."""
+        return self.data is None and self.path is None
+
+    @property
+    def size(self) -> int:
+        """Bytes in the source (0 for a built-in data set)."""
+        if self.path is not None:
+            return self.path.stat().st_size
+        return len(self.data or b"")
+
+    def readable(self) -> Path | io.BytesIO:
+        """What pandas and pyarrow read: the file itself, or a fresh buffer over the bytes."""
+        return self.path if self.path is not None else io.BytesIO(self.data or b"")
+
+    def head(self, count: int) -> bytes:
+        """The first ``count`` bytes."""
+        if self.path is not None:
+            with self.path.open("rb") as handle:
+                return handle.read(count)
+        return (self.data or b"")[:count]
 
 
 def is_url(source: str) -> bool:
@@ -89,23 +131,28 @@ def fetch(source: str, expected_sha256: str | None = None) -> Fetched:
                 f"ingest.sha256 pins a file's bytes; {source!r} is a built-in data set: remove it"
             )
         return Fetched(source, None, None)
-    data = _read_url(source) if is_url(source) else _read_path(source)
-    digest = hashlib.sha256(data).hexdigest()
-    if expected_sha256 and digest != expected_sha256.lower():
+    if is_url(source):
+        data = _read_url(source)
+        fetched = Fetched(source, data, hashlib.sha256(data).hexdigest())
+    else:
+        path = _local_file(source)
+        fetched = Fetched(source, None, file_sha256(path), path)
+    if expected_sha256 and fetched.sha256 != expected_sha256.lower():
         raise SourceError(
-            f"source {source!r} has sha256 {digest}, but ingest.sha256 pins {expected_sha256}: "
-            "the file changed. Check the new data, then update the pin (or remove it)."
+            f"source {source!r} has sha256 {fetched.sha256}, but ingest.sha256 pins "
+            f"{expected_sha256}: the file changed. Check the new data, then update the pin (or "
+            "remove it)."
         )
-    return Fetched(source, data, digest)
+    return fetched
 
 
-def _read_path(source: str) -> bytes:
+def _local_file(source: str) -> Path:
     path = Path(source)
     if not path.is_file():
         raise SourceError(
             f"source file {source!r} does not exist (relative paths start at the repo root)"
         )
-    return path.read_bytes()
+    return path
 
 
 def _read_url(source: str) -> bytes:
@@ -129,41 +176,116 @@ def _read_url(source: str) -> bytes:
         raise SourceError(f"source {source!r} could not be downloaded: {err}") from err
 
 
-def parse(fetched: Fetched, columns: ColumnMapping) -> pd.DataFrame:
+def parse(
+    fetched: Fetched, columns: ColumnMapping, table: TableFormat | None = None
+) -> pd.DataFrame:
     """The canonical frame of fetched bytes (or of a built-in data set).
 
     Raises:
         SourceError: with a message naming the source and what is wrong with it.
 
     """
-    source = fetched.source
-    if fetched.data is None:
+    source, table = fetched.source, table or TableFormat()
+    if fetched.is_builtin:
         name = source.removeprefix("builtin:")
         if name not in BUILTINS:
             raise SourceError(
                 f"unknown built-in data set {name!r}; choose one of {sorted(BUILTINS)}"
             )
-        return canonical(BUILTINS[name](), ColumnMapping("timestamp", "value", "series_id"), source)
+        builtin = ColumnMapping("timestamp", "value", "series_id")
+        return canonical(BUILTINS[name](), builtin, source, TableFormat())
     suffixes = [s.lower() for s in PurePosixPath(source.split("?", 1)[0]).suffixes]
+    if suffixes[-1:] in ([".parquet"], [".pq"]):
+        raw = _read_parquet(fetched, columns)
+    elif suffixes[-1:] in ([".csv"], [".txt"], [".tsv"]) or suffixes[-2:] == [".csv", ".gz"]:
+        raw = _read_csv(fetched, columns, table, gzipped=suffixes[-1:] == [".gz"])
+    else:
+        raise SourceError(
+            f"source {source!r}: unsupported file type; use .csv, .csv.gz, .tsv or .parquet"
+        )
+    return canonical(raw, columns, source, table)
+
+
+def _missing_columns(
+    header: list[str], columns: ColumnMapping, source: str, hint: str = ""
+) -> None:
+    missing = [name for name in columns.wanted() if name not in header]
+    if missing:
+        raise SourceError(
+            f"source {source!r} lacks column(s) {missing}; it has {header[:20]}. "
+            f"Set ingest.columns in params.yaml to the names your file uses.{hint}"
+        )
+
+
+def _delimiter_hint(header: list[str], table: TableFormat) -> str:
+    if len(header) != 1:
+        return ""
+    for other in (";", "\t", "|", ","):
+        if other != table.delimiter and other in header[0]:
+            shown = "\\t" if other == "\t" else other
+            return f' The header looks "{shown}"-separated: set ingest.csv.delimiter: "{shown}".'
+    return ""
+
+
+def _read_csv(
+    fetched: Fetched, columns: ColumnMapping, table: TableFormat, gzipped: bool
+) -> pd.DataFrame:
+    source = fetched.source
+    options: dict[str, Any] = {
+        "sep": table.delimiter,
+        "decimal": table.decimal,
+        "encoding": table.encoding,
+        "compression": "gzip" if gzipped else None,
+    }
+    utf16 = table.encoding.lower().replace("_", "-").startswith("utf-16")
+    if not gzipped and not utf16 and b"\0" in fetched.head(4096):
+        raise SourceError(
+            f"source {source!r} could not be read as a table: it holds binary bytes, not text "
+            "(a Parquet file needs a .parquet name; UTF-16 text needs ingest.csv.encoding: utf-16)"
+        )
     try:
-        if suffixes[-1:] in ([".parquet"], [".pq"]):
-            raw = pd.read_parquet(io.BytesIO(fetched.data))
-        elif suffixes[-1:] in ([".csv"], [".txt"]) or suffixes[-2:] == [".csv", ".gz"]:
-            gzipped = suffixes[-1:] == [".gz"]
-            raw = pd.read_csv(io.BytesIO(fetched.data), compression="gzip" if gzipped else None)
-        else:
-            raise SourceError(
-                f"source {source!r}: unsupported file type; use .csv, .csv.gz or .parquet"
-            )
+        header = [str(name) for name in pd.read_csv(fetched.readable(), nrows=0, **options).columns]
+        _missing_columns(header, columns, source, _delimiter_hint(header, table))
+        # Only the mapped columns are parsed: extra columns cost neither time nor memory.
+        # Series names stay text ("007" is not 7).
+        return pd.read_csv(
+            fetched.readable(),
+            usecols=columns.wanted(),
+            dtype={columns.series_id: "str"} if columns.series_id else None,
+            **options,
+        )
     except SourceError:
         raise
-    except Exception as err:  # pandas/pyarrow raise many types for unreadable files
+    except UnicodeDecodeError as err:
+        raise SourceError(
+            f"source {source!r} is not {table.encoding} text ({err.reason} at byte {err.start}): "
+            "set ingest.csv.encoding to the file's encoding, e.g. latin-1 or cp1252"
+        ) from err
+    except LookupError as err:  # an unknown codec name
+        raise SourceError(f"ingest.csv.encoding: {err}") from err
+    except Exception as err:  # pandas raises many types for unreadable files
         raise SourceError(f"source {source!r} could not be read as a table: {err}") from err
-    return canonical(raw, columns, source)
+
+
+def _read_parquet(fetched: Fetched, columns: ColumnMapping) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    source = fetched.source
+    try:
+        header = list(pq.ParquetFile(fetched.readable()).schema_arrow.names)
+        _missing_columns(header, columns, source)
+        return pd.read_parquet(fetched.readable(), columns=columns.wanted())
+    except SourceError:
+        raise
+    except Exception as err:  # pyarrow raises many types for unreadable files
+        raise SourceError(f"source {source!r} could not be read as Parquet: {err}") from err
 
 
 def read_source(
-    source: str, columns: ColumnMapping, expected_sha256: str | None = None
+    source: str,
+    columns: ColumnMapping,
+    expected_sha256: str | None = None,
+    table: TableFormat | None = None,
 ) -> pd.DataFrame:
     """Read ``source`` (``builtin:<name>``, a CSV/Parquet path or URL) into the canonical frame.
 
@@ -171,11 +293,13 @@ def read_source(
         SourceError: with a message naming the source and what is wrong with it.
 
     """
-    return parse(fetch(source, expected_sha256), columns)
+    return parse(fetch(source, expected_sha256), columns, table)
 
 
-def as_of(frame: pd.DataFrame, until: str | None) -> pd.DataFrame:
+def as_of(frame: pd.DataFrame, until: str | None, timezone: str | None = None) -> pd.DataFrame:
     """The rows known at ``until`` (an ISO timestamp, inclusive): "the data we had then".
+
+    An ``until`` with a UTC offset is converted into ``timezone`` (the series' clock) first.
 
     Raises:
         SourceError: if ``until`` is not a timestamp or leaves no rows.
@@ -188,7 +312,7 @@ def as_of(frame: pd.DataFrame, until: str | None) -> pd.DataFrame:
     except (ValueError, TypeError) as err:
         raise SourceError(f"ingest.until must be an ISO timestamp, got {until!r}") from err
     if cutoff.tzinfo is not None:
-        cutoff = cutoff.tz_localize(None)
+        cutoff = (cutoff.tz_convert(timezone) if timezone else cutoff).tz_localize(None)
     kept = frame[frame["timestamp"] <= cutoff].reset_index(drop=True)
     if kept.empty:
         first = frame["timestamp"].min()
@@ -196,78 +320,51 @@ def as_of(frame: pd.DataFrame, until: str | None) -> pd.DataFrame:
     return kept
 
 
-def canonical(raw: pd.DataFrame, columns: ColumnMapping, source: str) -> pd.DataFrame:
+def _series_ids(raw: pd.DataFrame, columns: ColumnMapping) -> pd.Series:
+    if columns.series_id is None:
+        return pd.Series(columns.default_series_id, index=raw.index, dtype="str")
+    # Missing names stay missing (not the text "nan"): the contract reports them.
+    return raw[columns.series_id].astype("str")
+
+
+def in_series_time_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``frame`` sorted by series, then time (stable), and how many rows had to move."""
+    codes, _ = pd.factorize(frame["series_id"], sort=True)
+    order = np.lexsort((frame["timestamp"].to_numpy(), codes))
+    moved = int(np.count_nonzero(order != np.arange(len(order))))
+    if moved == 0:
+        return frame, 0
+    return frame.take(order).reset_index(drop=True), moved
+
+
+def canonical(
+    raw: pd.DataFrame, columns: ColumnMapping, source: str, table: TableFormat | None = None
+) -> pd.DataFrame:
     """Rename, type and sort a frame into ``series_id, timestamp, value``.
 
     Values that are not numbers become NaN here and are reported by the data contract, so a user
-    sees every bad row at once rather than the first parse error.
+    sees every bad row at once rather than the first parse error. Rows out of time order are
+    sorted (files exported newest-first are common) and counted in the log.
     """
-    wanted = [columns.timestamp, columns.value] + ([columns.series_id] if columns.series_id else [])
-    missing = [name for name in wanted if name not in raw.columns]
-    if missing:
-        raise SourceError(
-            f"source {source!r} lacks column(s) {missing}; it has {list(raw.columns)}. "
-            "Set ingest.columns in params.yaml to the names your file uses."
-        )
+    table = table or TableFormat()
+    _missing_columns([str(name) for name in raw.columns], columns, source)
     try:
-        timestamps = pd.to_datetime(raw[columns.timestamp], format="mixed")
-    except (ValueError, TypeError) as err:
-        raise SourceError(
-            f"source {source!r}: column {columns.timestamp!r} holds values that are not timestamps: {err}"
-        ) from err
-    if getattr(timestamps.dt, "tz", None) is not None:
-        timestamps = timestamps.dt.tz_localize(None)
-    series_ids = (
-        raw[columns.series_id].astype(str)
-        if columns.series_id
-        else pd.Series(columns.default_series_id, index=raw.index)
-    )
+        timestamps = parse_timestamps(
+            raw[columns.timestamp], table.timestamp_format, table.timezone, columns.timestamp
+        )
+    except TimestampError as err:
+        raise SourceError(f"source {source!r}: {err}") from err
+    # Columns stay pandas Series on the file's index: turning 10^7 names into Python strings
+    # and back would cost more than reading the file.
     frame = pd.DataFrame(
         {
-            "series_id": series_ids.astype(str).to_numpy(),
-            "timestamp": timestamps.astype("datetime64[ns]").to_numpy(),
-            "value": pd.to_numeric(raw[columns.value], errors="coerce")
-            .astype("float64")
-            .to_numpy(),
-        }
-    )
-    return frame.sort_values(["series_id", "timestamp"], kind="stable").reset_index(drop=True)
-
-
-def write_snapshot(
-    frame: pd.DataFrame, directory: Path, source: str, provenance: dict[str, object] | None = None
-) -> dict[str, object]:
-    """Freeze ``frame`` into ``directory`` as Parquet plus a manifest, and return the manifest.
-
-    ``provenance`` (the source's sha256, the as-of cutoff) is added to the manifest.
-    """
-    snapshot = directory / SNAPSHOT_FILE
-    write_atomically(snapshot, lambda path: frame.to_parquet(path, index=False))
-    manifest: dict[str, object] = {
-        "source": source,
-        "file": SNAPSHOT_FILE,
-        "sha256": file_sha256(snapshot),
-        "rows": len(frame),
-        "series": sorted(frame["series_id"].unique().tolist()),
-        "first_timestamp": frame["timestamp"].min().isoformat() if len(frame) else None,
-        "last_timestamp": frame["timestamp"].max().isoformat() if len(frame) else None,
-        **(provenance or {}),
-    }
-    write_json(directory / MANIFEST_FILE, manifest)
-    return manifest
-
-
-def read_snapshot(directory: Path) -> pd.DataFrame:
-    """Read a snapshot, refusing one whose bytes no longer match its manifest.
-
-    Raises:
-        SourceError: if the snapshot is missing or was modified after ingest.
-
-    """
-    manifest_path, snapshot = directory / MANIFEST_FILE, directory / SNAPSHOT_FILE
-    if not manifest_path.is_file() or not snapshot.is_file():
-        raise SourceError(f"no raw snapshot in {directory}: run the ingest stage first")
-    manifest = json.loads(manifest_path.read_text())
-    if file_sha256(snapshot) != manifest["sha256"]:
-        raise SourceError(f"{snapshot} changed after ingest (sha256 mismatch): re-run ingest")
-    return pd.read_parquet(snapshot)
+            "series_id": _series_ids(raw, columns),
+            "timestamp": timestamps,
+            "value": pd.to_numeric(raw[columns.value], errors="coerce").astype("float64"),
+        },
+        index=raw.index,
+    ).reset_index(drop=True)
+    frame, moved = in_series_time_order(frame)
+    if moved:
+        logger.warning("%d row(s) were not in time order: sorted by series, then time", moved)
+    return frame

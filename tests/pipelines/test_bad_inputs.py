@@ -75,6 +75,57 @@ def _gap_beyond_the_fill_bound(folder: Path, params: dict) -> None:
     params["validate"].update(on_gap="fill", max_fill_steps=1)
 
 
+def _text(lines: list[str], encoding: str = "utf-8", **ingest_settings: object) -> Case:
+    """A CSV written by hand: header plus rows, in ``encoding``."""
+
+    def write(folder: Path, params: dict) -> None:
+        (folder / "demand.csv").write_bytes("\n".join(lines).encode(encoding))
+        params["ingest"]["source"] = "demand.csv"
+        params["ingest"].update(ingest_settings)
+
+    return write
+
+
+def _good_lines(separator: str = ",", stamp: Callable[[pd.Timestamp], str] = str) -> list[str]:
+    frame = _good()
+    rows = [
+        f"{stamp(t)}{separator}{v:.1f}"
+        for t, v in zip(frame["timestamp"], frame["value"], strict=True)
+    ]
+    return [f"timestamp{separator}value", *rows]
+
+
+def _london(when: pd.Timestamp) -> str:
+    return when.tz_localize("UTC").tz_convert("Europe/London").isoformat()
+
+
+def _half_with_offsets() -> list[str]:
+    lines = _good_lines()
+    return lines[:200] + [line.replace(",", "+00:00,", 1) for line in lines[200:]]
+
+
+def _sites_latin1(folder: Path, params: dict) -> None:
+    _good().assign(site="Besançon").to_csv(folder / "demand.csv", index=False, encoding="latin-1")
+    params["ingest"]["columns"] = {"series_id": "site"}
+
+
+def _web_source(name: str) -> Case:
+    def write(folder: Path, params: dict) -> None:
+        params["ingest"]["source"] = f"{WEB['url']}/{name}"
+
+    return write
+
+
+def _blank_site(folder: Path, params: dict) -> None:
+    frame = _good().assign(site="north")
+    frame.loc[9, "site"] = None
+    _csv(frame)(folder, params)
+    params["ingest"]["columns"] = {"series_id": "site"}
+
+
+WEB: dict[str, str] = {}  # the loopback server's address, set by the ``web_server`` fixture
+
+
 def _wrong_pin(folder: Path, params: dict) -> None:
     _good().to_csv(folder / "demand.csv", index=False)
     params["ingest"]["sha256"] = hashlib.sha256(b"another file").hexdigest()
@@ -104,6 +155,31 @@ CASES: dict[str, tuple[Case, str]] = {
     "changed pinned file": (_wrong_pin, "the file changed"),
     "cutoff before the data": (_setting("ingest", until="1999-01-01"), "before the first"),
     "cutoff not a date": (_setting("ingest", until="last tuesday"), "ISO timestamp"),
+    "URL that 404s": (_web_source("no-such-export.csv"), "was not found"),
+    "wrong delimiter": (_text(_good_lines(";")), 'set ingest.csv.delimiter: ";"'),
+    "wrong encoding": (_sites_latin1, "set ingest.csv.encoding"),
+    "unknown encoding": (_setting("ingest", csv={"encoding": "klingon"}), "unknown encoding"),
+    "naive and offset timestamps mixed": (
+        _text(_half_with_offsets()),
+        "mixes timestamps with a UTC offset and without one",
+    ),
+    "clock change without a zone": (
+        _text(_good_lines(stamp=lambda t: _london(t + pd.Timedelta(days=80)))),
+        "set ingest.timezone",
+    ),
+    "unknown time zone": (_setting("ingest", timezone="Mars/Olympus"), "unknown time zone"),
+    "day-first dates after a month-first guess": (
+        _text(_good_lines(stamp=lambda t: t.strftime("%d/%m/%Y %H:%M"))),
+        "not timestamps in the format '%m/%d/%Y %H:%M'",
+    ),
+    "dates not in the declared format": (
+        _text(_good_lines(), timestamp_format="%d/%m/%Y %H:%M"),
+        "not timestamps in ingest.timestamp_format",
+    ),
+    "epoch seconds undeclared": (
+        _text(_good_lines(stamp=lambda t: str(int(t.timestamp())))),
+        "timestamp_format: unix",
+    ),
     # validate: the snapshot breaks the contract
     "NaN value": (_csv(_with("value", 50, float("nan"))), "NaN"),
     "text value": (_csv(_with("value", 50, "n/a")), "NaN"),
@@ -123,7 +199,26 @@ CASES: dict[str, tuple[Case, str]] = {
         "at least",
     ),
     "gap too long to fill": (_gap_beyond_the_fill_bound, "longer than validate.max_fill_steps"),
+    "empty timestamp cell": (_csv(_with("timestamp", 60, None)), "every row needs a timestamp"),
+    "empty series name": (_blank_site, "every row needs a series"),
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def web_server(tmp_path_factory):
+    """A real HTTP server on loopback over an empty folder (there is no internet here)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path_factory.mktemp("web")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    WEB["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield
+    server.shutdown()
 
 
 @pytest.fixture
@@ -153,3 +248,61 @@ def test_each_bad_input_stops_with_a_message_that_names_it(corpus_workspace, cap
 
 def test_the_corpus_has_at_least_25_cases():
     assert len(CASES) >= 25
+
+
+# Untidy but well-formed files that a new user's settings (or none) should read, and the line
+# in the log that says what was done with them.
+ACCEPTED: dict[str, tuple[Case, str]] = {
+    "newest first": (_csv(_good().iloc[::-1]), "were not in time order: sorted"),
+    "extra columns": (_csv(_good().assign(temperature=3.5, note="ok")), "new snapshot"),
+    "semicolons with the delimiter set": (
+        _text(_good_lines(";"), csv={"delimiter": ";"}),
+        "new snapshot",
+    ),
+    "latin-1 with the encoding set": (
+        lambda folder, params: (
+            _sites_latin1(folder, params),
+            params["ingest"].update(csv={"encoding": "latin-1"}),
+        ),
+        "1 series",
+    ),
+    "a clock change kept in UTC": (
+        _text(_good_lines(stamp=lambda t: _london(t + pd.Timedelta(days=80))), timezone="UTC"),
+        "new snapshot",
+    ),
+    "day-first dates with their format": (
+        _text(
+            _good_lines(stamp=lambda t: t.strftime("%d/%m/%Y %H:%M")),
+            timestamp_format="%d/%m/%Y %H:%M",
+        ),
+        "new snapshot",
+    ),
+    "epoch seconds declared": (
+        _text(_good_lines(stamp=lambda t: str(int(t.timestamp()))), timestamp_format="unix"),
+        "new snapshot",
+    ),
+    "a byte-order mark and CRLF line ends": (
+        lambda folder, params: (
+            (folder / "demand.csv").write_bytes(
+                b"\xef\xbb\xbf" + "\r\n".join(_good_lines()).encode()
+            ),
+            params["ingest"].update(source="demand.csv"),
+        ),
+        "new snapshot",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ACCEPTED))
+def test_untidy_but_declared_inputs_pass_and_say_what_was_done(workspace, caplog, name):
+    write, message = ACCEPTED[name]
+    params = tiny_params("demand.csv")
+    write(workspace, params)
+    write_params(workspace, params)
+    with caplog.at_level(logging.INFO):
+        assert ingest.main([]) == 0, caplog.text
+        assert validate.main([]) == 0, caplog.text
+    assert message in caplog.text
+    train = pd.read_parquet(workspace / "data/validated/train.parquet")
+    assert train["timestamp"].is_monotonic_increasing
+    assert train["timestamp"].diff().dropna().eq(pd.Timedelta(minutes=30)).all()

@@ -4,12 +4,11 @@ import pytest
 from forecasting.sources import (
     ColumnMapping,
     SourceError,
+    TableFormat,
     as_of,
     fetch,
     parse,
-    read_snapshot,
     read_source,
-    write_snapshot,
 )
 from tests.conftest import synthetic_series
 
@@ -58,16 +57,6 @@ def test_unreadable_sources_say_what_to_change(tmp_path, monkeypatch, source, co
     (tmp_path / "load.json").write_text("{}")
     with pytest.raises(SourceError, match=message):
         read_source(source, columns)
-
-
-def test_snapshot_is_checked_against_its_manifest(tmp_path):
-    frame = read_source("builtin:taylor", ColumnMapping())
-    manifest = write_snapshot(frame, tmp_path, "builtin:taylor")
-    assert manifest["rows"] == 4032 and manifest["first_timestamp"] == "2000-06-05T00:00:00"
-    pd.testing.assert_frame_equal(read_snapshot(tmp_path), frame)
-    frame.iloc[:10].to_parquet(tmp_path / "series.parquet")
-    with pytest.raises(SourceError, match="changed after ingest"):
-        read_snapshot(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +115,52 @@ def test_as_of_replays_the_data_known_at_a_date():
         as_of(frame, "1999-01-01")
     with pytest.raises(SourceError, match="ISO timestamp"):
         as_of(frame, "last tuesday")
+
+
+def _read_csv_text(tmp_path, text: str, encoding: str = "utf-8", **table) -> pd.DataFrame:
+    (tmp_path / "load.csv").write_bytes(text.encode(encoding))
+    return read_source(str(tmp_path / "load.csv"), ColumnMapping(), table=TableFormat(**table))
+
+
+def test_a_semicolon_file_is_named_and_read_once_its_dialect_is_set(tmp_path):
+    text = "timestamp;value\n2024-01-01 00:00;1,5\n2024-01-01 00:30;2,25\n"
+    with pytest.raises(SourceError, match=r'looks ";"-separated: set ingest\.csv\.delimiter'):
+        _read_csv_text(tmp_path, text)
+    frame = _read_csv_text(tmp_path, text, delimiter=";", decimal=",")
+    assert frame["value"].tolist() == [1.5, 2.25]
+
+
+def test_a_latin1_file_is_refused_with_the_setting_that_reads_it(tmp_path):
+    text = "timestamp,value,site\n2024-01-01 00:00,1,Besançon\n2024-01-01 00:30,2,Besançon\n"
+    path = tmp_path / "load.csv"
+    path.write_bytes(text.encode("latin-1"))
+    sites = ColumnMapping(series_id="site")
+    with pytest.raises(SourceError, match=r"not utf-8 text .* set ingest\.csv\.encoding"):
+        read_source(str(path), sites)
+    frame = read_source(str(path), sites, table=TableFormat(encoding="latin-1"))
+    assert frame["series_id"].unique().tolist() == ["Besançon"]
+
+
+def test_extra_columns_are_skipped_and_series_names_stay_text(tmp_path):
+    raw = synthetic_series(days=1).assign(site="007", note="x", temperature=3.5)
+    raw.to_csv(tmp_path / "load.csv", index=False)
+    frame = read_source(str(tmp_path / "load.csv"), ColumnMapping(series_id="site"))
+    assert list(frame.columns) == ["series_id", "timestamp", "value"]
+    assert frame["series_id"].unique().tolist() == ["007"]
+
+
+def test_rows_out_of_time_order_are_sorted_and_counted(tmp_path, caplog):
+    raw = synthetic_series(days=1)
+    raw.iloc[::-1].to_csv(tmp_path / "load.csv", index=False)  # newest first, as many exports
+    frame = read_source(str(tmp_path / "load.csv"), ColumnMapping())
+    assert frame["timestamp"].is_monotonic_increasing
+    assert frame["value"].tolist() == raw["value"].tolist()
+    assert "48 row(s) were not in time order" in caplog.text
+
+
+def test_a_missing_series_name_stays_missing_for_the_contract(tmp_path):
+    raw = synthetic_series(days=1).assign(site="north")
+    raw.loc[3, "site"] = None
+    raw.to_csv(tmp_path / "load.csv", index=False)
+    frame = read_source(str(tmp_path / "load.csv"), ColumnMapping(series_id="site"))
+    assert frame["series_id"].isna().sum() == 1
