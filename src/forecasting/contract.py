@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 SUITE_NAME = "series_contract"
 GAP_COLUMN = "seconds_since_previous"
 ROWS_COLUMN = "rows_in_series"
+EXAMPLE_ROWS = 3  # offending rows quoted per failed expectation
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,12 @@ class Failure:
     column: str | None
     why: str
     observed: str
+    examples: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         where = f" on column '{self.column}'" if self.column else ""
-        return f"{self.expectation}{where}: {self.why}; observed {self.observed}"
+        text = f"{self.expectation}{where}: {self.why}; observed {self.observed}"
+        return "".join([text, *(f"\n      e.g. {example}" for example in self.examples)])
 
 
 @dataclass
@@ -144,27 +147,47 @@ def _expectations(settings: ContractSettings) -> list[tuple[Any, str]]:
     ]
 
 
-def _describe(result: Any, why: str) -> Failure:
+def _example(checked: pd.DataFrame, index: Any, column: str | None) -> str:
+    """One offending row in words: its series and time, and what is wrong with it."""
+    row = checked.loc[index]
+    stamp = row["timestamp"]
+    at = f"series {row['series_id']!r} at {stamp.isoformat() if pd.notna(stamp) else 'NaT'}"
+    if column == GAP_COLUMN:
+        previous = stamp - pd.Timedelta(seconds=float(row[GAP_COLUMN]))
+        return f"{at}: {row[GAP_COLUMN]:g} s after the previous row ({previous.isoformat()})"
+    if column == ROWS_COLUMN:
+        return f"series {row['series_id']!r} has {row[ROWS_COLUMN]} rows"
+    if column is None:  # the compound (series, timestamp) uniqueness
+        return f"{at}: more than one row"
+    return f"{at}: value {float(row['value'])!r}"
+
+
+def _describe(result: Any, why: str, checked: pd.DataFrame) -> Failure:
     config = result.expectation_config
     kwargs = dict(config.kwargs)
     details = result.result or {}
+    column = kwargs.get("column") or (
+        ",".join(kwargs["column_list"]) if "column_list" in kwargs else None
+    )
+    examples: list[str] = []
     if "observed_value" in details:
         observed = f"{details['observed_value']!r}"
     elif "unexpected_count" in details:
-        examples = details.get("partial_unexpected_list") or []
-        shown = ", ".join(repr(v) for v in examples[:5])
         observed = (
             f"{details['unexpected_count']} unexpected of {details.get('element_count', '?')} "
-            f"rows ({details.get('unexpected_percent', 0):.2f}%), e.g. {shown}"
+            f"rows ({details.get('unexpected_percent', 0):.2f}%)"
         )
+        for index in details.get("partial_unexpected_index_list") or []:
+            example = _example(checked, index, kwargs.get("column"))
+            if example not in examples:
+                examples.append(example)
+            if len(examples) == EXAMPLE_ROWS:
+                break
     elif result.exception_info and result.exception_info.get("raised_exception"):
         observed = f"an error: {result.exception_info.get('exception_message')}"
     else:
         observed = "a failure"
-    column = kwargs.get("column") or (
-        ",".join(kwargs["column_list"]) if "column_list" in kwargs else None
-    )
-    return Failure(expectation=config.type, column=column, why=why, observed=observed)
+    return Failure(config.type, column, why, observed, tuple(examples))
 
 
 def validate_frame(
@@ -182,9 +205,11 @@ def validate_frame(
 
     """
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     checked = with_derived_columns(frame)
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # the stage logs instead
     source = context.data_sources.add_pandas("snapshot")
     batch_definition = source.add_dataframe_asset("series").add_batch_definition_whole_dataframe(
         "all"
@@ -225,7 +250,7 @@ def validate_frame(
     )
     validation = next(iter(run.run_results.values()))
     failures = [
-        _describe(item, reasons.get(str(getattr(item.expectation_config, "id", "")), ""))
+        _describe(item, reasons.get(str(getattr(item.expectation_config, "id", "")), ""), checked)
         for item in validation.results
         if not item.success
     ]

@@ -68,6 +68,24 @@ def test_each_defect_fails_with_a_plain_reason(kind, expectation, words):
     assert "expectations failed" in result.summary()
 
 
+@pytest.mark.parametrize(
+    ("kind", "example"),
+    [
+        ("nan", "series 'series' at 2024-01-01T05:00:00: value nan"),
+        ("inf", "series 'series' at 2024-01-01T05:00:00: value inf"),
+        ("duplicate", "series 'series' at 2024-01-01T05:00:00: more than one row"),
+        (
+            "gap",
+            "series 'series' at 2024-01-01T07:00:00: 9000 s after the previous row (2024-01-01T04:30:00)",
+        ),
+        ("short", "series 'series' has 50 rows"),
+    ],
+)
+def test_failures_quote_the_offending_rows(kind, example):
+    summary = validate_frame(_broken(kind), SETTINGS).summary()
+    assert f"e.g. {example}" in summary, summary
+
+
 def test_chronological_splits_keep_time_order_without_overlap():
     splits = split_chronologically(_frame(days=10), val_fraction=0.2, test_fraction=0.1)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (336, 96, 48)
