@@ -37,16 +37,22 @@ def split_chronologically(frame: pd.DataFrame, val_fraction: float, test_fractio
     """
     if not 0 < val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum below 1")
-    parts: dict[str, list[pd.DataFrame]] = {"train": [], "val": [], "test": []}
-    for _, series in frame.groupby("series_id", sort=True):
-        rows = len(series)
-        test_rows = round(rows * test_fraction)
-        val_rows = round(rows * val_fraction)
-        train_rows = rows - val_rows - test_rows
-        bounds = np.cumsum([0, train_rows, val_rows, test_rows])
-        for name, start, stop in zip(parts, bounds[:-1], bounds[1:], strict=True):
-            parts[name].append(series.iloc[start:stop])
-    return Splits(*(pd.concat(pieces, ignore_index=True) for pieces in parts.values()))
+    if not frame["series_id"].is_monotonic_increasing:
+        frame = frame.sort_values("series_id", kind="stable")
+    # One vectorised pass, not a loop over series: 10^4 series cost what one long one does.
+    by_series = frame.groupby("series_id", sort=False)
+    position = by_series.cumcount().to_numpy()
+    rows = by_series["series_id"].transform("size").to_numpy()
+    test_rows = np.round(rows * test_fraction)  # half to even, as Python's round()
+    val_rows = np.round(rows * val_fraction)
+    train_end = rows - val_rows - test_rows
+    val_end = train_end + val_rows
+    masks = (
+        position < train_end,
+        (position >= train_end) & (position < val_end),
+        position >= val_end,
+    )
+    return Splits(*(frame[mask].reset_index(drop=True) for mask in masks))
 
 
 def latest_request(frame: pd.DataFrame, input_length: int) -> dict[str, Any]:

@@ -20,8 +20,8 @@ def _two_series_with_gaps() -> pd.DataFrame:
 
 def test_the_report_says_how_many_where_and_the_longest():
     report = find_gaps(_two_series_with_gaps(), "30min")
-    assert len(report.gaps) == 2 and report.missing_steps == 4
-    longest = report.gaps[0]
+    assert report.count == 2 and report.missing_steps == 4
+    longest = report.longest[0]
     assert (longest.series_id, longest.missing_steps) == ("north", 3)
     assert longest.after == pd.Timestamp("2024-01-01 04:30")
     assert longest.before == pd.Timestamp("2024-01-01 06:30")
@@ -31,16 +31,16 @@ def test_the_report_says_how_many_where_and_the_longest():
 
 def test_a_regular_series_and_irregular_steps_are_not_gaps():
     frame = synthetic_series(days=1).assign(series_id="s")[["series_id", "timestamp", "value"]]
-    assert find_gaps(frame, "30min").gaps == ()
+    assert find_gaps(frame, "30min").count == 0
     frame.loc[5, "timestamp"] += pd.Timedelta(minutes=7)  # 37 then 23 minutes: irregular
-    assert find_gaps(frame, "30min").gaps == ()
+    assert find_gaps(frame, "30min").count == 0
 
 
 def test_filling_interpolates_short_gaps_onto_the_grid():
     frame = _two_series_with_gaps()
     filled, count = fill_gaps(frame, "30min", max_steps=3)
     assert count == 4 and len(filled) == 2 * 96
-    assert find_gaps(filled, "30min").gaps == ()
+    assert find_gaps(filled, "30min").count == 0
     north = filled[filled["series_id"] == "north"].set_index("timestamp")["value"]
     before, after = north[pd.Timestamp("2024-01-01 04:30")], north[pd.Timestamp("2024-01-01 06:30")]
     middle = north[pd.Timestamp("2024-01-01 05:30")]
