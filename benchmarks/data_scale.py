@@ -12,7 +12,7 @@ over the whole wall time. The reference is the least any ingest can do with the 
 and 10^7 should be within 2x of each other: cost grows linearly. Writes
 reports/bench/data_scale.json.
 
-    make bench-data, or: PYTHONPATH=. python benchmarks/data_scale.py [--sizes 10000 100000 ...]
+    make bench, or: PYTHONPATH=. python benchmarks/data_scale.py [--sizes 10000 100000 ...]
 """
 
 from __future__ import annotations

@@ -36,9 +36,9 @@ import httpx
 import torch
 
 from forecasting.bento import bento_environment, free_port, serve_bento, wait_until_ready
-from forecasting.datasets import latest_request, read_splits
 from forecasting.inference import forecast_many
 from forecasting.model import load_model
+from forecasting.splits import latest_request, read_splits
 
 OUTPUT = Path("reports/bench/serve_load.json")
 

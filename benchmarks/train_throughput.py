@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from forecasting.datasets import split_chronologically, training_windows, validation_windows
+from forecasting.datasets import training_windows, validation_windows
 from forecasting.model import ModelConfig, RecurrentForecaster
 from forecasting.sources import ColumnMapping, read_source
+from forecasting.splits import split_chronologically
 from forecasting.training import TrainingConfig, normalised_mse, resolve_device, train_model
 from forecasting.windows import WindowBatch
 from pipelines.params import load_params

@@ -15,10 +15,10 @@ import torch
 
 from forecasting import champion
 from forecasting.baselines import baseline_forecasters, holt_winters
-from forecasting.datasets import Splits, read_splits, test_windows
+from forecasting.datasets import test_windows
 from forecasting.evidence import origin_errors, paired_bootstrap
 from forecasting.files import read_json, write_atomically, write_json
-from forecasting.metrics import mase_scale, score
+from forecasting.metrics import mae_by_series, mase_scale, score
 from forecasting.model import ModelConfig, RecurrentForecaster, load_model
 from forecasting.model_card import render_model_card
 from forecasting.plots import error_by_horizon, forecast_vs_actual
@@ -31,6 +31,7 @@ from forecasting.registry import (
     set_alias,
     version_by_alias,
 )
+from forecasting.splits import Splits, read_splits
 from forecasting.tracking import use_tracking
 from forecasting.windows import WindowBatch, WindowDataset
 from pipelines._stage import StageError, exit_with, run_stage
@@ -253,6 +254,19 @@ def evaluate(params: Params) -> None:
         by_step[f"champion v{champion_version}"] = np.abs(champion_forecast - actual).mean(axis=0)
     steps = pd.DataFrame({"step": np.arange(1, config.horizon + 1), **by_step})
     write_atomically(reports / "error_by_horizon.csv", lambda p: steps.to_csv(p, index=False))
+    origin_series = np.array([series_ids[int(n)] for n in windows.origins[:, 0]])  # [origins]
+    by_series = mae_by_series(actual, forecasts, origin_series)
+    write_atomically(reports / "mae_by_series.csv", lambda p: by_series.to_csv(p, index=False))
+    if len(by_series) > 1:
+        worst = by_series.iloc[0]
+        logger.info(
+            "%d series: model MAE from %.1f (%s) to %.1f (%s); every one in mae_by_series.csv",
+            len(by_series),
+            by_series["model"].min(),
+            by_series.loc[by_series["model"].idxmin(), "series_id"],
+            worst["model"],
+            worst["series_id"],
+        )
     error_by_horizon(by_step, reports / "error_by_horizon.png")
     forecast_vs_actual(
         inputs[last, -config.steps_per_week // 2 :] if config.steps_per_week > 1 else inputs[last],
@@ -272,6 +286,7 @@ def evaluate(params: Params) -> None:
         mlflow.log_artifact(str(reports / "forecast.png"), artifact_path="plots")
         mlflow.log_artifact(str(reports / "error_by_horizon.png"), artifact_path="plots")
         mlflow.log_artifact(str(reports / "error_by_horizon.csv"), artifact_path="evaluation")
+        mlflow.log_artifact(str(reports / "mae_by_series.csv"), artifact_path="evaluation")
         mlflow.log_artifact(str(reports / "metrics.json"), artifact_path="evaluation")
         version = register_version(
             handoff["model_uri"],

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forecasting.datasets import SPLITS
 from forecasting.files import file_sha256
 from forecasting.lineage import data_fingerprint, dvc_lock_hashes
 from forecasting.registry import CHAMPION, version_by_alias
+from forecasting.splits import SPLITS
 from forecasting.tracking import use_tracking
 from pipelines.params import ParamsError, load_params
 

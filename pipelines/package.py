@@ -22,11 +22,11 @@ from forecasting.bento import (
     model_tag,
     serve_bento,
 )
-from forecasting.datasets import read_splits, recent_requests
 from forecasting.files import file_sha256, write_json
 from forecasting.model import load_model
 from forecasting.parity import check_parity
 from forecasting.registry import CHAMPION, download_model_files, version_by_alias
+from forecasting.splits import read_splits, recent_requests
 from forecasting.tracking import use_tracking
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params

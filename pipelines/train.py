@@ -12,14 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.checkpoints import load_checkpoint, remove_checkpoint
-from forecasting.datasets import (
-    SPLITS,
-    Splits,
-    latest_request,
-    read_splits,
-    training_windows,
-    validation_windows,
-)
+from forecasting.datasets import training_windows, validation_windows
 from forecasting.distributed import current_world
 from forecasting.drift import PROFILE_ARTIFACT, ValueProfile
 from forecasting.files import json_sha256, write_atomically, write_json
@@ -27,6 +20,7 @@ from forecasting.lineage import data_fingerprint, dvc_lock_hashes, environment, 
 from forecasting.model import ModelConfig, save_model
 from forecasting.periods import steps_per_day, steps_per_week
 from forecasting.plots import learning_curve
+from forecasting.splits import SPLITS, Splits, latest_request, read_splits
 from forecasting.tracking import use_tracking
 from forecasting.training import (
     EpochRecord,

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from forecasting.contract import ContractSettings, validate_frame
-from forecasting.datasets import split_chronologically
 from forecasting.drift import PROFILE_ARTIFACT, ValueProfile, compare
 from forecasting.files import write_atomically, write_json
 from forecasting.gaps import GapError, fill_gaps, find_gaps
 from forecasting.registry import CHAMPION, version_by_alias
 from forecasting.snapshots import current_manifest, read_snapshot
+from forecasting.splits import split_chronologically
 from forecasting.tracking import connect, existing_store
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params

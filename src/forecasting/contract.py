@@ -207,6 +207,8 @@ def validate_frame(
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # This module sets its own logger to INFO at import, to announce a temporary docs folder.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     checked = with_derived_columns(frame)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # the stage logs instead

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 METRIC_NAMES = ("mae", "rmse", "smape", "mase")
 
@@ -59,3 +60,22 @@ def score(actual: np.ndarray, forecast: np.ndarray, scale: float | np.ndarray) -
         "smape": smape(actual, forecast),
         "mase": float(np.mean(np.abs(actual - forecast) / per_origin[:, None])),
     }
+
+
+def mae_by_series(
+    actual: np.ndarray, forecasts: dict[str, np.ndarray], series_of_origin: np.ndarray
+) -> pd.DataFrame:
+    """MAE of every forecaster on each series: one row per series, worst model MAE first.
+
+    Args:
+        actual: ``[origins, horizon]`` observed values.
+        forecasts: forecaster name -> ``[origins, horizon]`` forecasts.
+        series_of_origin: ``[origins]`` the series each origin belongs to.
+
+    """
+    errors = {name: np.abs(f - actual).mean(axis=1) for name, f in forecasts.items()}  # [origins]
+    table = pd.DataFrame({"series_id": series_of_origin, **errors})
+    by_series = table.groupby("series_id", sort=True).agg(
+        origins=("series_id", "size"), **{name: (name, "mean") for name in errors}
+    )
+    return by_series.sort_values(next(iter(errors)), ascending=False).reset_index()

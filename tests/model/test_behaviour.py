@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from forecasting.datasets import split_chronologically, training_windows, validation_windows
+from forecasting.datasets import training_windows, validation_windows
 from forecasting.model import ModelConfig, RecurrentForecaster
 from forecasting.periods import week_phase
+from forecasting.splits import split_chronologically
 from forecasting.training import TrainingConfig, train_model
 from tests.conftest import synthetic_series
 

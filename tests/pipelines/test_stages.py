@@ -117,6 +117,43 @@ def test_the_five_stages_hand_off_to_each_other(workspace):
     assert np.isfinite(metrics["model"]["mae"])
 
 
+def test_one_model_trains_on_several_series_and_forecasts_each(workspace):
+    import mlflow
+    import pandas as pd
+
+    reset_tracking_state()
+    north = synthetic_series(days=21, seed=1).assign(site="north")
+    south = synthetic_series(days=21, seed=2).assign(site="south")
+    south["value"] *= 0.5  # half the level: a model that ignored its input would miss one
+    pd.concat([south, north]).to_csv("sites.csv", index=False)
+    params = tiny_params("sites.csv")
+    params["ingest"]["columns"] = {"series_id": "site"}
+    write_params(workspace, params)
+
+    for stage in (ingest, validate, train, evaluate):
+        assert stage.main([]) == 0, stage.__name__
+    manifest = _read("data/raw/manifest.json")
+    assert (manifest["series"], manifest["rows"]) == (["north", "south"], 2 * 21 * 48)
+    splits = {name: pd.read_parquet(f"data/validated/{name}.parquet") for name in ("train", "test")}
+    assert set(splits["train"]["series_id"]) == {"north", "south"}
+    by_series = pd.read_csv("reports/evaluate/mae_by_series.csv").set_index("series_id")
+    assert set(by_series.index) == {"north", "south"} and (by_series["origins"] > 0).all()
+
+    model = mlflow.pyfunc.load_model(_read("reports/train/run.json")["model_uri"])
+    history = pd.concat([splits["train"], pd.read_parquet("data/validated/val.parquet")])
+    for site, frame in history.groupby("series_id"):
+        window = frame.tail(96)
+        request = pd.DataFrame(
+            {
+                "values": [window["value"].tolist()],
+                "end": [window["timestamp"].iloc[-1].isoformat()],
+            }
+        )
+        forecast = np.asarray(model.predict(request)["forecast"].iloc[0])
+        actual = splits["test"].loc[splits["test"]["series_id"] == site, "value"].to_numpy()[:24]
+        assert np.abs(forecast - actual).mean() < 0.1 * actual.mean(), site
+
+
 def test_validate_refuses_a_broken_series_and_keeps_the_snapshot(workspace, caplog):
     frame = synthetic_series(days=21)
     frame.loc[100, "value"] = float("nan")

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from forecasting.bento import in_process_service, packed_model_tag
-from forecasting.datasets import read_splits, recent_requests
 from forecasting.parity import ParityReport, check_parity
 from forecasting.registry import CHAMPION
+from forecasting.splits import read_splits, recent_requests
 from forecasting.tracking import use_tracking
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ import pytest
 
 from forecasting.baselines import baseline_forecasters, holt_winters, naive, seasonal_naive
 from forecasting.evidence import paired_bootstrap
-from forecasting.metrics import mase_scale, score, smape
+from forecasting.metrics import mae_by_series, mase_scale, score, smape
 from forecasting.promotion import GatePolicy, decide
 
 
@@ -23,6 +23,15 @@ def test_mase_scales_each_origin_by_its_own_series():
     assert score(actual, forecast, np.array([1.0, 10.0]))["mase"] == pytest.approx(1.0)
     # paired with the wrong series, the same errors score very differently
     assert score(actual, forecast, np.array([10.0, 1.0]))["mase"] == pytest.approx(5.05)
+
+
+def test_mae_by_series_scores_each_series_on_its_own_origins_worst_first():
+    actual = np.zeros((3, 2))
+    model = np.array([[1.0, 1.0], [4.0, 2.0], [3.0, 3.0]])  # origins 0, 2: "a"; origin 1: "b"
+    table = mae_by_series(actual, {"model": model, "naive": -model}, np.array(["a", "b", "a"]))
+    assert table["series_id"].tolist() == ["b", "a"]
+    assert table["origins"].tolist() == [1, 2]
+    assert table["model"].tolist() == [3.0, 2.0] and table["naive"].tolist() == [3.0, 2.0]
 
 
 def test_smape_counts_zero_over_zero_as_no_error():

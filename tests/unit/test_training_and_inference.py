@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from forecasting.datasets import split_chronologically, training_windows, validation_windows
+from forecasting.datasets import training_windows, validation_windows
 from forecasting.inference import RequestError, forecast_many
 from forecasting.model import ModelConfig, RecurrentForecaster
 from forecasting.sources import ColumnMapping, canonical
+from forecasting.splits import split_chronologically
 from forecasting.training import TrainingConfig, train_model
 from tests.conftest import synthetic_series
 

@@ -49,7 +49,7 @@ def test_series_shorter_than_a_window_yields_no_window():
 
 
 def test_latest_request_is_the_first_series_last_window_in_time_order():
-    from forecasting.datasets import latest_request
+    from forecasting.splits import latest_request
 
     stamps = pd.date_range("2024-01-01", periods=6, freq="30min")
     frame = pd.DataFrame(
