@@ -95,6 +95,7 @@ class Validate(Section):
     on_drift: Literal["warn", "fail"] = "warn"
     drift_psi: float = Field(default=0.25, gt=0)
     drift_ks: float = Field(default=0.2, gt=0, le=1)
+    drift_shape: float = Field(default=0.1, gt=0)
 
     @model_validator(mode="after")
     def _bounds(self) -> Validate:

@@ -211,7 +211,9 @@ def _train_and_log(
             )
             _log_datasets(splits, params.paths.validated)
             # what validate compares the next training data with, once this model is champion
-            profile = ValueProfile.of(splits.train["value"].to_numpy())
+            profile = ValueProfile.of(
+                splits.train["value"].to_numpy(), splits.train, params.base.freq
+            )
             mlflow.log_dict(profile.as_dict(), PROFILE_ARTIFACT)
         summary = params.paths.reports / "validate" / "summary.json"
         if summary.is_file():

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from forecasting.contract import ContractSettings, validate_frame
@@ -66,7 +65,7 @@ def champion_profile(params: Params) -> tuple[str, ValueProfile] | None:
     return str(champion.version), ValueProfile.from_dict(data)
 
 
-def check_drift(params: Params, values: np.ndarray, reports: Path) -> None:
+def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:
     """Compare the new training values with the champion's; warn or fail past the limits.
 
     The registry is not a DVC dependency: with ``on_drift: fail`` a new champion can make
@@ -78,8 +77,9 @@ def check_drift(params: Params, values: np.ndarray, reports: Path) -> None:
         write_json(reports / "drift.json", {"checked": False, "reason": "no champion yet"})
         return
     version, profile = found
-    drift = compare(profile, values)
-    over = drift.psi > settings.drift_psi or drift.ks > settings.drift_ks
+    drift = compare(profile, train["value"].to_numpy(), train, params.base.freq)
+    shape_over = drift.shape is not None and drift.shape > settings.drift_shape
+    over = drift.psi > settings.drift_psi or drift.ks > settings.drift_ks or shape_over
     write_json(
         reports / "drift.json",
         {"checked": True, "champion_version": version, "drifted": over} | drift.as_dict(),
@@ -88,6 +88,11 @@ def check_drift(params: Params, values: np.ndarray, reports: Path) -> None:
         f"training values vs champion v{version}'s: PSI {drift.psi:.3f} (limit "
         f"{settings.drift_psi}), KS {drift.ks:.3f} (limit {settings.drift_ks})"
     )
+    if drift.shape is not None:
+        line += (
+            f", seasonal shape moved by {drift.shape:.1%} of the mean at most (day "
+            f"{drift.day_shape:.1%}, week {drift.week_shape:.1%}; limit {settings.drift_shape:.0%})"
+        )
     if not over:
         logger.info("drift: %s", line)
     elif settings.on_drift == "fail":
@@ -151,7 +156,7 @@ def validate(params: Params) -> None:
     splits = split_chronologically(
         frame, params.validate_.val_fraction, params.validate_.test_fraction
     )
-    check_drift(params, splits.train["value"].to_numpy(), reports)
+    check_drift(params, splits.train, reports)
     for name in ("train", "val", "test"):
         part = getattr(splits, name)
         write_atomically(params.paths.validated / f"{name}.parquet", partial(_to_parquet, part))

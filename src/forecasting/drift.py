@@ -5,7 +5,12 @@ run; validate compares the next training split with the champion's profile:
 
 * PSI (population stability index) over the champion's deciles: each bin expected to hold
   10 %; 0.1 is the usual "look at it" level, 0.25 "it has moved";
-* KS, the largest gap between the two distribution functions, read at the champion's quantiles.
+* KS, the largest gap between the two distribution functions, read at the champion's quantiles;
+* the seasonal shape: each series' mean at every step of the day and on every day of the week,
+  as a share of that series' own mean (so a level change alone does not count), averaged over
+  series. ``day_shape`` / ``week_shape`` are the largest change at any step or day. A daily peak
+  moved by a few hours leaves the value distribution, and so PSI and KS, nearly unchanged,
+  but a forecaster trained on the old shape is wrong at both ends.
 """
 
 from __future__ import annotations
@@ -14,32 +19,88 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from forecasting.periods import steps_per_day, week_phase
 
 PROFILE_ARTIFACT = "data/profile.json"
 _EPS = 1e-4  # an empty bin would make PSI infinite
 
 
+def seasonal_shape(frame: pd.DataFrame, freq: str) -> tuple[np.ndarray, np.ndarray]:
+    """The daily and weekly shape of a canonical ``frame``: (``[steps_per_day]``, ``[7]``).
+
+    The mean value at each step of the day and on each day of the week, as a share of each
+    series' own mean, averaged over series.
+    """
+    per_day = steps_per_day(freq)
+    phase = week_phase(frame["timestamp"], freq)  # [rows] step within the week
+    relative = frame["value"] / frame.groupby("series_id", sort=False)["value"].transform("mean")
+    slots = pd.DataFrame(
+        {
+            "series_id": frame["series_id"],
+            "step": phase % per_day,
+            "day": (phase // per_day) % 7,
+            "relative": relative,
+        }
+    )
+    day = slots.groupby(["series_id", "step"])["relative"].mean().groupby("step").mean()
+    week = slots.groupby(["series_id", "day"])["relative"].mean().groupby("day").mean()
+    return (
+        day.reindex(range(per_day)).to_numpy(dtype=np.float64),
+        week.reindex(range(7)).to_numpy(dtype=np.float64),
+    )
+
+
 @dataclass(frozen=True)
 class ValueProfile:
-    """A distribution summary small enough for a run artifact."""
+    """A distribution and seasonal-shape summary small enough for a run artifact."""
 
     quantiles: tuple[float, ...]  # at 0, 1, ..., 100 %
     rows: int
+    day_shape: tuple[float, ...] = ()  # share of the mean at each step of the day
+    week_shape: tuple[float, ...] = ()  # ... on each day of the week, Monday first
 
     @classmethod
-    def of(cls, values: np.ndarray) -> ValueProfile:
-        """Profile of a 1-D array of finite values."""
+    def of(
+        cls, values: np.ndarray, frame: pd.DataFrame | None = None, freq: str = ""
+    ) -> ValueProfile:
+        """Profile of a 1-D array of finite values, with the shape of ``frame`` when given."""
         levels = np.linspace(0, 1, 101)
-        return cls(tuple(float(q) for q in np.quantile(values, levels)), len(values))
+        quantiles = tuple(float(q) for q in np.quantile(values, levels))
+        if frame is None:
+            return cls(quantiles, len(values))
+        day, week = seasonal_shape(frame, freq)
+        return cls(quantiles, len(values), _rounded(day), _rounded(week))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"quantiles": list(self.quantiles), "rows": self.rows}
+        return {
+            "quantiles": list(self.quantiles),
+            "rows": self.rows,
+            "day_shape": list(self.day_shape),
+            "week_shape": list(self.week_shape),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ValueProfile:
-        """Inverse of ``as_dict``."""
-        return cls(tuple(float(q) for q in data["quantiles"]), int(data["rows"]))
+        """Inverse of ``as_dict`` (profiles logged before shapes existed have none)."""
+        return cls(
+            tuple(float(q) for q in data["quantiles"]),
+            int(data["rows"]),
+            tuple(float(v) for v in data.get("day_shape", ())),
+            tuple(float(v) for v in data.get("week_shape", ())),
+        )
+
+
+def _rounded(shape: np.ndarray) -> tuple[float, ...]:
+    return tuple(round(float(v), 6) for v in shape)
+
+
+def _largest_change(reference: tuple[float, ...], new: np.ndarray) -> float | None:
+    if not reference or len(reference) != len(new):
+        return None  # no stored shape, or a different frequency: nothing comparable
+    return float(np.nanmax(np.abs(np.asarray(reference) - new)))
 
 
 @dataclass(frozen=True)
@@ -50,19 +111,34 @@ class DriftReport:
     ks: float
     rows: int
     reference_rows: int
+    day_shape: float | None = None  # largest change at a step of the day, share of the mean
+    week_shape: float | None = None  # ... on a day of the week
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "psi": self.psi,
             "ks": self.ks,
+            "day_shape": self.day_shape,
+            "week_shape": self.week_shape,
             "rows": self.rows,
             "reference_rows": self.reference_rows,
         }
 
+    @property
+    def shape(self) -> float | None:
+        """The larger of the day and week shape changes (None when not compared)."""
+        changes = [c for c in (self.day_shape, self.week_shape) if c is not None]
+        return max(changes) if changes else None
 
-def compare(reference: ValueProfile, values: np.ndarray) -> DriftReport:
-    """PSI over the reference's deciles and KS at its quantiles, for ``values`` [N]."""
+
+def compare(
+    reference: ValueProfile, values: np.ndarray, frame: pd.DataFrame | None = None, freq: str = ""
+) -> DriftReport:
+    """PSI over the reference's deciles and KS at its quantiles, for ``values`` [N].
+
+    With ``frame`` (the rows behind ``values``), the change of seasonal shape too.
+    """
     ordered = np.sort(np.asarray(values, dtype=np.float64))
     quantiles = np.asarray(reference.quantiles)
     edges = quantiles[10:100:10]  # 9 inner decile edges -> 10 bins of 10 % each
@@ -73,4 +149,9 @@ def compare(reference: ValueProfile, values: np.ndarray) -> DriftReport:
     psi = float(np.sum((actual - expected) * np.log(actual / expected)))
     below = np.searchsorted(ordered, quantiles, side="right") / max(len(ordered), 1)
     ks = float(np.max(np.abs(below - np.linspace(0, 1, 101))))
-    return DriftReport(psi=psi, ks=ks, rows=len(ordered), reference_rows=reference.rows)
+    day_change = week_change = None
+    if frame is not None:
+        day, week = seasonal_shape(frame, freq)
+        day_change = _largest_change(reference.day_shape, day)
+        week_change = _largest_change(reference.week_shape, week)
+    return DriftReport(psi, ks, len(ordered), reference.rows, day_change, week_change)

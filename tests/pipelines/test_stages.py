@@ -279,3 +279,13 @@ def test_validate_compares_new_training_data_with_the_champions(workspace, caplo
     assert ingest.main([]) == 0 and validate.main([]) == 1
     assert "the data drifted" in caplog.text
     assert Path("data/validated/train.parquet").read_bytes() == validated  # splits untouched
+
+    # The same level, but the daily cycle six hours later: values alike, the shape is not.
+    shifted = synthetic_series(days=21)
+    shifted["value"] = np.roll(shifted["value"].to_numpy(), 12)
+    shifted.to_csv("demand.csv", index=False)
+    assert ingest.main([]) == 0 and validate.main([]) == 1
+    drift = _read("reports/validate/drift.json")
+    assert drift["psi"] < 0.25 and drift["ks"] < 0.2
+    assert drift["day_shape"] > 0.1 and drift["drifted"] is True
+    assert "seasonal shape moved by" in caplog.text
