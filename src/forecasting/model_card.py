@@ -45,10 +45,12 @@ def render_model_card(
         "",
         "## Data",
         "",
-        f"- source: `{data.get('source')}`, {data.get('rows')} rows, series "
-        f"{', '.join(map(str, data.get('series', [])))}",
+        f"- source: `{data.get('source')}`, {data.get('rows')} rows, "
+        f"{data.get('series_count', len(data.get('series', [])))} series: "
+        f"{', '.join(map(str, data.get('series', [])[:10]))}"
+        f"{' ...' if len(data.get('series', [])) > 10 else ''}",
         f"- range: {data.get('first_timestamp')} to {data.get('last_timestamp')}",
-        f"- snapshot sha256: `{data.get('sha256')}`",
+        f"- snapshot `{data.get('snapshot')}`, sha256 `{data.get('sha256')}`",
         f"- validation: {'passed' if validation.get('success') else 'FAILED'} "
         f"({validation.get('evaluated', '?')} expectations)",
         "",
