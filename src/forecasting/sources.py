@@ -327,6 +327,26 @@ def _series_ids(raw: pd.DataFrame, columns: ColumnMapping) -> pd.Series:
     return raw[columns.series_id].astype("str")
 
 
+def _numbers(raw: pd.Series, column: str) -> pd.Series:
+    """``raw`` as float64; text that is not a number becomes NaN, named here with its lines."""
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    if raw.dtype.kind in "fiub":
+        return values
+    unreadable = (values.isna() & raw.notna()).to_numpy()
+    if unreadable.any():
+        where = np.flatnonzero(unreadable)[:3]
+        # +2: a person counts file lines from 1, and line 1 is the header.
+        shown = ", ".join(f"{raw.iloc[p]!r} (line {p + 2})" for p in where)
+        logger.warning(
+            "%d value(s) in column %r are not numbers, e.g. %s: kept as missing, which the data "
+            "contract refuses",
+            int(unreadable.sum()),
+            column,
+            shown,
+        )
+    return values
+
+
 def in_series_time_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """``frame`` sorted by series, then time (stable), and how many rows had to move."""
     codes, _ = pd.factorize(frame["series_id"], sort=True)
@@ -360,7 +380,7 @@ def canonical(
         {
             "series_id": _series_ids(raw, columns),
             "timestamp": timestamps,
-            "value": pd.to_numeric(raw[columns.value], errors="coerce").astype("float64"),
+            "value": _numbers(raw[columns.value], columns.value),
         },
         index=raw.index,
     ).reset_index(drop=True)
