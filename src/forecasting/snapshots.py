@@ -82,6 +82,7 @@ def write_snapshot(
             write_json(staging / MANIFEST_FILE, manifest)
             for written in staging.iterdir():
                 written.chmod(READ_ONLY)
+            staging.chmod(0o755)  # mkdtemp makes it private; the folder stays deletable
             os.rename(staging, target)
         else:
             _verified(target, sha256)
