@@ -30,7 +30,7 @@ def ingest(params: Params) -> None:
         timestamp_format=settings.timestamp_format,
         timezone=settings.timezone,
     )
-    fetched = fetch(settings.source, settings.sha256)
+    fetched = fetch(settings.source, settings.sha256, settings.timeout_s)
     if fetched.is_builtin:
         logger.info("loading the built-in data set %s", settings.source)
     else:

@@ -65,6 +65,7 @@ class Ingest(Section):
     columns: Columns = Columns()
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     until: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
     timestamp_format: str | None = None
     timezone: str | None = None
     csv: Csv = Csv()

@@ -23,6 +23,7 @@ from forecasting.timestamps import TimestampError, parse_timestamps
 logger = logging.getLogger(__name__)
 
 CANONICAL_COLUMNS = ("series_id", "timestamp", "value")
+DEFAULT_TIMEOUT_S = 60.0  # seconds a URL source may stay silent (ingest.timeout_s)
 
 
 class SourceError(ValueError):
@@ -118,7 +119,9 @@ def is_url(source: str) -> bool:
     return "://" in source
 
 
-def fetch(source: str, expected_sha256: str | None = None) -> Fetched:
+def fetch(
+    source: str, expected_sha256: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Fetched:
     """Read a source's bytes (a local path or any fsspec URL), checking a pinned sha256.
 
     Raises:
@@ -132,7 +135,7 @@ def fetch(source: str, expected_sha256: str | None = None) -> Fetched:
             )
         return Fetched(source, None, None)
     if is_url(source):
-        data = _read_url(source)
+        data = _read_url(source, timeout_s)
         fetched = Fetched(source, data, hashlib.sha256(data).hexdigest())
     else:
         path = _local_file(source)
@@ -155,14 +158,35 @@ def _local_file(source: str) -> Path:
     return path
 
 
-def _read_url(source: str) -> bytes:
+def _open_options(source: str, timeout_s: float) -> dict[str, Any]:
+    if not source.lower().startswith(("http://", "https://")):
+        return {}
+    import aiohttp
+
+    # Connecting, and each read, may take timeout_s: a slow download goes on, a silent server
+    # ends the stage instead of hanging it.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
+    return {"client_kwargs": {"timeout": timeout}}
+
+
+def _silent(source: str, timeout_s: float) -> SourceError:
+    return SourceError(
+        f"source {source!r} did not answer within {timeout_s:g} s (ingest.timeout_s)"
+    )
+
+
+def _read_url(source: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bytes:
     import fsspec
 
     try:
-        with fsspec.open(source, "rb") as stream:
+        with fsspec.open(source, "rb", **_open_options(source, timeout_s)) as stream:
             return bytes(stream.read())
+    except TimeoutError as err:  # aiohttp's timeouts are TimeoutErrors too
+        raise _silent(source, timeout_s) from err
     except FileNotFoundError as err:
         cause = err.__cause__ or err.__context__
+        if isinstance(cause, TimeoutError):  # fsspec reports a silent server as "not found"
+            raise _silent(source, timeout_s) from err
         if isinstance(cause, OSError | ConnectionError) or "Connect" in type(cause).__name__:
             raise SourceError(f"source {source!r} could not be reached: {cause}") from err
         raise SourceError(f"source {source!r} was not found (404 or no such object)") from err

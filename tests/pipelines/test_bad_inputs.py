@@ -123,7 +123,11 @@ def _blank_site(folder: Path, params: dict) -> None:
     params["ingest"]["columns"] = {"series_id": "site"}
 
 
-WEB: dict[str, str] = {}  # the loopback server's address, set by the ``web_server`` fixture
+def _silent_source(folder: Path, params: dict) -> None:
+    params["ingest"].update(source=f"{WEB['silent']}/demand.csv", timeout_s=1)
+
+
+WEB: dict[str, str] = {}  # the loopback servers' addresses, set by the ``web_server`` fixture
 
 
 def _wrong_pin(folder: Path, params: dict) -> None:
@@ -156,6 +160,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "cutoff before the data": (_setting("ingest", until="1999-01-01"), "before the first"),
     "cutoff not a date": (_setting("ingest", until="last tuesday"), "ISO timestamp"),
     "URL that 404s": (_web_source("no-such-export.csv"), "was not found"),
+    "server that never answers": (_silent_source, "did not answer within 1 s"),
     "wrong delimiter": (_text(_good_lines(";")), 'set ingest.csv.delimiter: ";"'),
     "wrong encoding": (_sites_latin1, "set ingest.csv.encoding"),
     "unknown encoding": (_setting("ingest", csv={"encoding": "klingon"}), "unknown encoding"),
@@ -209,6 +214,7 @@ def web_server(tmp_path_factory):
     """A real HTTP server on loopback over an empty folder (there is no internet here)."""
     import functools
     import http.server
+    import socket
     import threading
 
     root = tmp_path_factory.mktemp("web")
@@ -217,8 +223,15 @@ def web_server(tmp_path_factory):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     WEB["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    # A server that accepts connections and never sends a byte: ingest must not hang on it.
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    WEB["silent"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
     yield
     server.shutdown()
+    for connection in [*held, silent]:
+        connection.close()
 
 
 @pytest.fixture

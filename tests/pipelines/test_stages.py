@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from forecasting import champion
+from forecasting.registry import CHAMPION, version_by_alias
 from pipelines import evaluate, ingest, package, train, validate
 from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, write_params
 
@@ -289,3 +290,5 @@ def test_validate_compares_new_training_data_with_the_champions(workspace, caplo
     assert drift["psi"] < 0.25 and drift["ks"] < 0.2
     assert drift["day_shape"] > 0.1 and drift["drifted"] is True
     assert "seasonal shape moved by" in caplog.text
+    holder = version_by_alias("demand-forecaster", CHAMPION)  # refused data moves nothing
+    assert holder is not None and str(holder.version) == "1"
