@@ -2,8 +2,9 @@
 
 A window is (the ``input_length`` observations ending at an *origin*, the origin's week phase,
 the ``horizon`` observations after it). Nothing is materialised per window: the data set keeps
-one ``[N]`` tensor per series and an index of origins, and a batch is gathered from a strided
-``unfold`` view only when it is asked for. Memory grows with series length, not length × window.
+the series end to end in one ``[N]`` tensor and an index of origins, and a batch is gathered
+from a strided ``unfold`` view only when it is asked for. Memory grows with series length, not
+length × window.
 """
 
 from __future__ import annotations
@@ -58,23 +59,40 @@ class WindowDataset(Dataset[tuple[Tensor, Tensor, Tensor]]):
         stride: int = 1,
     ) -> None:
         self.input_length, self.horizon = input_length, horizon
-        self._values: list[Tensor] = []
-        self._phases: list[Tensor] = []
-        self._views: list[Tensor] = []
+        # All series end to end in one tensor (each series a view into it), so a batch is one
+        # indexing op whatever series its windows come from. Windows never straddle two
+        # series: every origin below has its full span inside its own series.
+        lengths = [len(one.values) for one in series]
+        self._flat_values = torch.from_numpy(
+            np.concatenate([np.asarray(one.values, dtype=np.float32) for one in series])
+            if series
+            else np.empty(0, np.float32)
+        )
+        self._flat_phases = torch.from_numpy(
+            np.concatenate([np.asarray(one.phases, dtype=np.int64) for one in series])
+            if series
+            else np.empty(0, np.int64)
+        )
+        starts = np.cumsum([0, *lengths], dtype=np.int64)[:-1]  # [series] first positions
+        self._values = [self._flat_values[a : a + n] for a, n in zip(starts, lengths, strict=True)]
+        self._phases = [self._flat_phases[a : a + n] for a, n in zip(starts, lengths, strict=True)]
         index: list[np.ndarray] = []
-        for number, one in enumerate(series):
-            values = torch.from_numpy(np.ascontiguousarray(one.values, dtype=np.float32))
-            self._values.append(values)
-            self._phases.append(torch.from_numpy(np.ascontiguousarray(one.phases, dtype=np.int64)))
-            # [N - L - H + 1, L + H] strided view: no copy.
-            span = input_length + horizon
-            self._views.append(values.unfold(0, span, 1) if len(values) >= span else values[:0])
+        for number, length in enumerate(lengths):
             first = max(input_length - 1, first_origins[number] if first_origins else 0)
-            origins = np.arange(first, len(values) - horizon, stride, dtype=np.int64)
+            origins = np.arange(first, length - horizon, stride, dtype=np.int64)
             index.append(np.stack([np.full_like(origins, number), origins], axis=1))
         self._index = torch.from_numpy(
             np.concatenate(index) if index else np.empty((0, 2), np.int64)
         )
+        span = input_length + horizon
+        # [total - L - H + 1, L + H] strided view: no copy.
+        self._flat_view = (
+            self._flat_values.unfold(0, span, 1)
+            if len(self._flat_values) >= span
+            else self._flat_values.new_empty((0, span))
+        )
+        # [K] each window's origin as a position in the flat tensor
+        self._origin_at = torch.from_numpy(starts)[self._index[:, 0]] + self._index[:, 1]
 
     def __len__(self) -> int:
         return int(self._index.shape[0])
@@ -104,18 +122,13 @@ class WindowDataset(Dataset[tuple[Tensor, Tensor, Tensor]]):
 
     def gather(self, items: Tensor) -> WindowBatch:
         """Materialise the windows ``items`` (positions in this data set) as one batch."""
-        rows = self._index[items]
-        span_start = rows[:, 1] - (self.input_length - 1)  # window start = origin - L + 1
-        inputs = torch.empty((len(items), self.input_length), dtype=torch.float32)
-        targets = torch.empty((len(items), self.horizon), dtype=torch.float32)
-        end_phase = torch.empty(len(items), dtype=torch.int64)
-        for number in rows[:, 0].unique().tolist():
-            mask = rows[:, 0] == number
-            windows = self._views[number][span_start[mask]]  # [b, L + H]
-            inputs[mask] = windows[:, : self.input_length]
-            targets[mask] = windows[:, self.input_length :]
-            end_phase[mask] = self._phases[number][rows[mask, 1]]
-        return WindowBatch(inputs, end_phase, targets)
+        origin = self._origin_at[items]  # [B]
+        windows = self._flat_view[origin - (self.input_length - 1)]  # [B, L + H], a copy
+        return WindowBatch(
+            windows[:, : self.input_length].contiguous(),
+            self._flat_phases[origin],
+            windows[:, self.input_length :].contiguous(),
+        )
 
 
 def collate_batch(batch: WindowBatch) -> WindowBatch:

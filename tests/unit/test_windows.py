@@ -22,9 +22,10 @@ def test_windows_are_the_slices_around_each_origin():
 
 def test_windows_share_the_series_storage_instead_of_copying():
     data = WindowDataset([_series(10_000)], input_length=336, horizon=48)
-    view = data._views[0]
+    view = data._flat_view
     assert view.shape == (10_000 - 384 + 1, 384)
     assert view.untyped_storage().data_ptr() == data._values[0].untyped_storage().data_ptr()
+    assert view.untyped_storage().nbytes() == 10_000 * 4  # the series once, no window copies
 
 
 def test_first_origin_and_stride_select_rolling_origins():
