@@ -215,12 +215,10 @@ def _train_and_log(
                 splits.train["value"].to_numpy(), splits.train, params.base.freq
             )
             mlflow.log_dict(profile.as_dict(), PROFILE_ARTIFACT)
-        summary = params.paths.reports / "validate" / "summary.json"
-        if summary.is_file():
-            mlflow.log_artifact(str(summary), artifact_path="validation")
-        result_json = params.paths.reports / "validate" / "result.json"
-        if result_json.is_file():
-            mlflow.log_artifact(str(result_json), artifact_path="validation")
+        for name in ("summary.json", "result.json", "series.png", "drift.png", "drift.json"):
+            written = params.paths.reports / "validate" / name
+            if written.is_file():  # what validate found, kept with the run it led to
+                mlflow.log_artifact(str(written), artifact_path="validation")
 
         def on_epoch(record: EpochRecord) -> None:
             logger.info(

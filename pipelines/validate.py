@@ -16,9 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.contract import ContractSettings, validate_frame
-from forecasting.drift import PROFILE_ARTIFACT, ValueProfile, compare
+from forecasting.drift import PROFILE_ARTIFACT, ValueProfile, compare, seasonal_shape
 from forecasting.files import write_atomically, write_json
 from forecasting.gaps import GapError, fill_gaps, find_gaps
+from forecasting.plots import seasonal_shapes, series_overview
 from forecasting.registry import CHAMPION, version_by_alias
 from forecasting.snapshots import current_manifest, read_snapshot
 from forecasting.splits import split_chronologically
@@ -69,15 +70,25 @@ def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:
     """Compare the new training values with the champion's; warn or fail past the limits.
 
     The registry is not a DVC dependency: with ``on_drift: fail`` a new champion can make
-    the same data fail, which is the point.
+    the same data fail, which is the point. ``drift.png`` shows the daily and weekly shape,
+    beside the champion's when there is one.
     """
     settings = params.validate_
+    shape = seasonal_shape(train, params.base.freq)
     found = champion_profile(params)
+    seasonal_shapes(
+        shape,
+        (found[1].day_shape, found[1].week_shape) if found else None,
+        f"Seasonal shape of the training split vs champion v{found[0]}'s"
+        if found
+        else "Seasonal shape of the training split (no champion yet)",
+        reports / "drift.png",
+    )
     if found is None:
         write_json(reports / "drift.json", {"checked": False, "reason": "no champion yet"})
         return
     version, profile = found
-    drift = compare(profile, train["value"].to_numpy(), train, params.base.freq)
+    drift = compare(profile, train["value"].to_numpy(), shape)
     shape_over = drift.shape is not None and drift.shape > settings.drift_shape
     over = drift.psi > settings.drift_psi or drift.ks > settings.drift_ks or shape_over
     write_json(
@@ -110,6 +121,14 @@ def validate(params: Params) -> None:
     logger.info("checking %s: %d rows", params.paths.raw / snapshot, len(frame))
     reports = params.paths.reports / "validate"
     gaps = find_gaps(frame, params.base.freq)
+    bounds = params.validate_.min_value, params.validate_.max_value
+    series_overview(
+        frame,
+        [(gap.series_id, gap.after, gap.before) for gap in gaps.longest],
+        ~frame["value"].between(*bounds),  # NaN and inf too
+        f"{snapshot}: {len(frame):,} rows; shaded: the longest gaps, x: unusable values",
+        reports / "series.png",
+    )
     filled = 0
     if gaps:
         logger.warning("gaps in the snapshot: %s", gaps.summary())

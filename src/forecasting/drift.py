@@ -133,11 +133,14 @@ class DriftReport:
 
 
 def compare(
-    reference: ValueProfile, values: np.ndarray, frame: pd.DataFrame | None = None, freq: str = ""
+    reference: ValueProfile,
+    values: np.ndarray,
+    shape: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DriftReport:
     """PSI over the reference's deciles and KS at its quantiles, for ``values`` [N].
 
-    With ``frame`` (the rows behind ``values``), the change of seasonal shape too.
+    With ``shape`` (:func:`seasonal_shape` of the rows behind ``values``), the change of
+    seasonal shape too.
     """
     ordered = np.sort(np.asarray(values, dtype=np.float64))
     quantiles = np.asarray(reference.quantiles)
@@ -150,8 +153,7 @@ def compare(
     below = np.searchsorted(ordered, quantiles, side="right") / max(len(ordered), 1)
     ks = float(np.max(np.abs(below - np.linspace(0, 1, 101))))
     day_change = week_change = None
-    if frame is not None:
-        day, week = seasonal_shape(frame, freq)
-        day_change = _largest_change(reference.day_shape, day)
-        week_change = _largest_change(reference.week_shape, week)
+    if shape is not None:
+        day_change = _largest_change(reference.day_shape, shape[0])
+        week_change = _largest_change(reference.week_shape, shape[1])
     return DriftReport(psi, ks, len(ordered), reference.rows, day_change, week_change)

@@ -1,4 +1,4 @@
-"""Pictures people read faster than tables: learning curves and forecasts against actuals."""
+"""Pictures people read faster than tables: the data, learning curves, forecasts against actuals."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -82,4 +83,82 @@ def error_by_horizon(errors: Mapping[str, np.ndarray], path: Path) -> None:
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+SHOWN_SERIES = 4  # series drawn in the validation overview
+SHOWN_POINTS = 10_000  # points drawn per series; longer series are thinned for the picture only
+
+
+def series_overview(
+    frame: pd.DataFrame,
+    gaps: Sequence[tuple[str, pd.Timestamp, pd.Timestamp]],
+    bad_values: pd.Series,
+    title: str,
+    path: Path,
+) -> None:
+    """The first few series over time, gaps shaded and unusable values marked.
+
+    Args:
+        frame: canonical ``series_id, timestamp, value`` rows.
+        gaps: (series, last time before, first time after) of the gaps to shade.
+        bad_values: ``[rows]`` bool, values that are missing, infinite or out of range.
+        title: the figure's title.
+        path: where to write the PNG.
+
+    """
+    plt = _pyplot()
+    names = sorted(str(name) for name in frame["series_id"].dropna().unique())[:SHOWN_SERIES]
+    figure, axes = plt.subplots(
+        max(len(names), 1), 1, figsize=(10, 2.2 * max(len(names), 1) + 0.6), squeeze=False
+    )
+    for axis, name in zip(axes[:, 0], names, strict=False):
+        rows = frame["series_id"] == name
+        part = frame.loc[rows]
+        step = max(1, len(part) // SHOWN_POINTS)
+        axis.plot(part["timestamp"].iloc[::step], part["value"].iloc[::step], linewidth=0.6)
+        for series, after, before in gaps:
+            if series == name:
+                axis.axvspan(after, before, color="tab:red", alpha=0.25, linewidth=0)
+        marked = part.loc[bad_values[rows]]
+        if len(marked):
+            level = part["value"].replace([np.inf, -np.inf], np.nan).median()
+            axis.plot(
+                marked["timestamp"],
+                np.full(len(marked), level if np.isfinite(level) else 0.0),
+                "x",
+                color="tab:red",
+                label=f"{len(marked)} unusable value(s)",
+            )
+            axis.legend(fontsize=8, loc="upper right")
+        axis.set_ylabel(name, fontsize=8)
+    axes[0, 0].set_title(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def seasonal_shapes(
+    new: tuple[np.ndarray, np.ndarray],
+    reference: tuple[Sequence[float], Sequence[float]] | None,
+    title: str,
+    path: Path,
+) -> None:
+    """The daily and weekly shape (share of the mean) of new data, beside the champion's."""
+    plt = _pyplot()
+    figure, (by_step, by_day) = plt.subplots(1, 2, figsize=(10, 3.4), width_ratios=(3, 1))
+    for axis, values, reference_values, label in (
+        (by_step, new[0], reference[0] if reference else None, "step of the day"),
+        (by_day, new[1], reference[1] if reference else None, "day of the week (Mon = 0)"),
+    ):
+        if reference_values is not None and len(reference_values) == len(values):
+            axis.plot(reference_values, color="grey", linestyle="--", label="champion's data")
+        axis.plot(values, color="tab:blue", label="new training data")
+        axis.set(xlabel=label, ylabel="share of the mean")
+    by_step.legend(fontsize=8)
+    by_step.set_title(title, fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
     plt.close(figure)

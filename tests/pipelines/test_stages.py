@@ -172,6 +172,7 @@ def test_validate_refuses_a_broken_series_and_keeps_the_snapshot(workspace, capl
     summary = _read("reports/validate/summary.json")
     assert summary["success"] is False and len(summary["failures"]) >= 2
     assert (workspace / "reports/validate/data_docs/index.html").is_file()
+    assert (workspace / "reports/validate/series.png").stat().st_size > 10_000  # the picture
     assert _files("data/raw") == snapshot
     assert not (workspace / "data/validated").exists()
 
@@ -290,5 +291,6 @@ def test_validate_compares_new_training_data_with_the_champions(workspace, caplo
     assert drift["psi"] < 0.25 and drift["ks"] < 0.2
     assert drift["day_shape"] > 0.1 and drift["drifted"] is True
     assert "seasonal shape moved by" in caplog.text
+    assert Path("reports/validate/drift.png").stat().st_size > 10_000
     holder = version_by_alias("demand-forecaster", CHAMPION)  # refused data moves nothing
     assert holder is not None and str(holder.version) == "1"

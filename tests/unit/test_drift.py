@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.drift import ValueProfile, compare
+from forecasting.drift import ValueProfile, compare, seasonal_shape
 
 
 def test_the_same_distribution_does_not_drift_and_a_shift_does():
@@ -41,11 +41,11 @@ def test_a_moved_daily_peak_is_caught_by_the_shape_though_the_values_did_not_mov
     assert reference.week_shape[5] < reference.week_shape[0]  # weekends are lower
 
     same = _demand(28, peak_hour=18, seed=1)
-    unchanged = compare(reference, same["value"].to_numpy(), same, "30min")
+    unchanged = compare(reference, same["value"].to_numpy(), seasonal_shape(same, "30min"))
     assert unchanged.shape is not None and unchanged.shape < 0.02
 
     moved = _demand(28, peak_hour=12, seed=1)  # the evening peak now comes at noon
-    drift = compare(reference, moved["value"].to_numpy(), moved, "30min")
+    drift = compare(reference, moved["value"].to_numpy(), seasonal_shape(moved, "30min"))
     assert drift.psi < 0.05 and drift.ks < 0.05  # the same values, at other times
     assert drift.day_shape is not None and drift.day_shape > 0.3
     assert drift.week_shape is not None and drift.week_shape < 0.02
@@ -55,9 +55,11 @@ def test_a_level_change_alone_is_no_shape_change_and_old_profiles_compare_values
     before = _demand(28, peak_hour=18)
     reference = ValueProfile.of(before["value"].to_numpy(), before, "30min")
     higher = _demand(28, peak_hour=18, level=36_000, seed=1)
-    drift = compare(reference, higher["value"].to_numpy(), higher, "30min")
+    drift = compare(reference, higher["value"].to_numpy(), seasonal_shape(higher, "30min"))
     assert drift.psi > 0.25 and drift.shape is not None and drift.shape < 0.02
     assert ValueProfile.from_dict(reference.as_dict()) == reference
 
     legacy = ValueProfile.from_dict({"quantiles": list(reference.quantiles), "rows": 1})
-    assert compare(legacy, higher["value"].to_numpy(), higher, "30min").shape is None
+    assert (
+        compare(legacy, higher["value"].to_numpy(), seasonal_shape(higher, "30min")).shape is None
+    )
