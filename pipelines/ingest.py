@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from forecasting.fetching import fetch
 from forecasting.snapshots import write_snapshot
-from forecasting.sources import ColumnMapping, TableFormat, as_of, fetch, parse
+from forecasting.sources import ColumnMapping, TableFormat, as_of, parse
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from forecasting.fetching import SourceError
 from forecasting.files import file_sha256, write_json
-from forecasting.sources import SourceError
 
 SNAPSHOTS_DIR = "snapshots"
 SNAPSHOT_FILE = "series.parquet"

@@ -8,8 +8,8 @@ import os
 import pandas as pd
 import pytest
 
+from forecasting.fetching import SourceError
 from forecasting.snapshots import current_manifest, list_snapshots, read_snapshot, write_snapshot
-from forecasting.sources import SourceError
 from tests.conftest import synthetic_series
 
 

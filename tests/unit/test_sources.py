@@ -1,15 +1,8 @@
 import pandas as pd
 import pytest
 
-from forecasting.sources import (
-    ColumnMapping,
-    SourceError,
-    TableFormat,
-    as_of,
-    fetch,
-    parse,
-    read_source,
-)
+from forecasting.fetching import SourceError, fetch
+from forecasting.sources import ColumnMapping, TableFormat, as_of, parse, read_source
 from tests.conftest import synthetic_series
 
 
