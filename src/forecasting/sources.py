@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -92,6 +92,8 @@ def parse(
     if suffixes[-1:] in ([".parquet"], [".pq"]):
         raw = _read_parquet(fetched, columns)
     elif suffixes[-1:] in ([".csv"], [".txt"], [".tsv"]) or suffixes[-2:] == [".csv", ".gz"]:
+        if suffixes[-1:] == [".tsv"] and table.delimiter == ",":  # the name says tabs
+            table = replace(table, delimiter="\t")
         raw = _read_csv(fetched, columns, table, gzipped=suffixes[-1:] == [".gz"])
     else:
         raise SourceError(

@@ -123,6 +123,13 @@ def test_a_semicolon_file_is_named_and_read_once_its_dialect_is_set(tmp_path):
     assert frame["value"].tolist() == [1.5, 2.25]
 
 
+def test_a_tsv_file_is_read_with_tabs_unless_told_otherwise(tmp_path):
+    text = "timestamp\tvalue\n2024-01-01 00:00\t1.5\n2024-01-01 00:30\t2.5\n"
+    (tmp_path / "load.tsv").write_text(text)
+    frame = read_source(str(tmp_path / "load.tsv"), ColumnMapping())
+    assert frame["value"].tolist() == [1.5, 2.5]
+
+
 def test_a_latin1_file_is_refused_with_the_setting_that_reads_it(tmp_path):
     text = "timestamp,value,site\n2024-01-01 00:00,1,Besançon\n2024-01-01 00:30,2,Besançon\n"
     path = tmp_path / "load.csv"
