@@ -240,12 +240,17 @@ def corpus_workspace(workspace: Path) -> Path:
     return workspace
 
 
+def _set_up(folder: Path, write: Case) -> None:
+    """Write the case's source into ``folder`` and its params.yaml (tiny params, edited)."""
+    params = tiny_params("demand.csv")
+    write(folder, params)
+    write_params(folder, params)
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_each_bad_input_stops_with_a_message_that_names_it(corpus_workspace, caplog, name):
     write, message = CASES[name]
-    params = tiny_params("demand.csv")
-    write(corpus_workspace, params)
-    write_params(corpus_workspace, params)
+    _set_up(corpus_workspace, write)
 
     with caplog.at_level(logging.WARNING):
         codes = [ingest.main([])]
@@ -309,9 +314,7 @@ ACCEPTED: dict[str, tuple[Case, str]] = {
 @pytest.mark.parametrize("name", list(ACCEPTED))
 def test_untidy_but_declared_inputs_pass_and_say_what_was_done(workspace, caplog, name):
     write, message = ACCEPTED[name]
-    params = tiny_params("demand.csv")
-    write(workspace, params)
-    write_params(workspace, params)
+    _set_up(workspace, write)
     with caplog.at_level(logging.INFO):
         assert ingest.main([]) == 0, caplog.text
         assert validate.main([]) == 0, caplog.text

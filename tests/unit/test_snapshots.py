@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
@@ -28,7 +27,6 @@ def test_each_ingest_adds_a_read_only_snapshot_and_leaves_the_old_ones(tmp_path)
     assert len(read_snapshot(tmp_path)) == 3 * 48
     assert [m["rows"] for m in list_snapshots(tmp_path)] == [96, 144]
     for written in (tmp_path / first["snapshot"]).iterdir():
-        assert not os.access(written, os.W_OK) or os.geteuid() == 0
         assert oct(written.stat().st_mode & 0o777) == "0o444"
     assert oct((tmp_path / first["snapshot"]).stat().st_mode & 0o777) == "0o755"
     assert not list((tmp_path / "snapshots").glob(".incoming-*"))
