@@ -117,11 +117,13 @@ class Train(Section):
     patch_length: int = Field(ge=1)
     seasonal_lag: int = Field(ge=0)
     lag_mixture: bool = True
+    weekly_trend: bool = False
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     patience: int = Field(ge=1)
+    restore_best: bool = True
     grad_clip_norm: float = Field(gt=0)
     device: Literal["auto", "cpu", "cuda"]
     resume: bool = True

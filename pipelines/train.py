@@ -58,6 +58,7 @@ def model_config(params: Params) -> ModelConfig:
         patch_length=t.patch_length,
         seasonal_lag=t.seasonal_lag,
         lag_mixture=t.lag_mixture,
+        weekly_trend=t.weekly_trend,
         freq=params.base.freq,
         steps_per_day=steps_per_day(params.base.freq),
         steps_per_week=steps_per_week(params.base.freq),
@@ -72,6 +73,7 @@ def training_config(params: Params) -> TrainingConfig:
         learning_rate=t.learning_rate,
         weight_decay=t.weight_decay,
         patience=t.patience,
+        restore_best=t.restore_best,
         grad_clip_norm=t.grad_clip_norm,
         seed=params.base.seed,
         device=t.device,
@@ -251,9 +253,13 @@ def _train_and_log(
             checkpoint_extra={"mlflow_run_id": run.info.run_id},
         )
         best = result.history[result.best_epoch - 1]
+        kept = result.history[result.kept_epoch - 1]
         weights_sha = save_model(result.model, params.paths.models)
         logger.info(
-            "best epoch %d (val MAE %.1f); %.1fs, %.0f samples/s on %s; weights sha256 %s",
+            "kept epoch %d (val MAE %.1f; best %d at %.1f); %.1fs, %.0f samples/s on %s; "
+            "weights sha256 %s",
+            result.kept_epoch,
+            kept.val_mae,
             result.best_epoch,
             best.val_mae,
             result.seconds,
@@ -261,11 +267,12 @@ def _train_and_log(
             result.device,
             weights_sha[:12],
         )
-        metrics = {
-            "train/loss": best.train_loss,
-            "val/loss": best.val_loss,
-            "val/mae": best.val_mae,
+        metrics = {  # of the kept weights, the ones evaluate scores
+            "train/loss": kept.train_loss,
+            "val/loss": kept.val_loss,
+            "val/mae": kept.val_mae,
             "best_epoch": result.best_epoch,
+            "kept_epoch": result.kept_epoch,
             "epochs_run": len(result.history),
             "train/seconds": result.seconds,
             "train/samples_per_second": result.samples_per_second,
@@ -276,6 +283,9 @@ def _train_and_log(
                 "best/val_loss": best.val_loss,
                 "best/val_mae": best.val_mae,
                 "best_epoch": result.best_epoch,
+                "kept/val_loss": kept.val_loss,
+                "kept/val_mae": kept.val_mae,
+                "kept_epoch": result.kept_epoch,
                 "train/seconds": result.seconds,
                 "train/samples_per_second": result.samples_per_second,
                 "train/epoch_samples_per_second": result.epoch_samples_per_second,
@@ -291,6 +301,7 @@ def _train_and_log(
             curve["train_loss"].tolist(),
             curve["val_loss"].tolist(),
             result.best_epoch,
+            result.kept_epoch,
             reports / "learning_curve.png",
         )
         mlflow.log_artifact(str(reports / "learning_curve.png"), artifact_path="plots")

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from forecasting.files import file_sha256
-from forecasting.seasonal_base import FixedLagBase, LagMixtureBase
+from forecasting.seasonal_base import FixedLagBase, LagMixtureBase, WeeklyTrend
 
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model_config.json"
@@ -56,6 +56,11 @@ class ModelConfig(BaseModel):
         description="the base is a learned, calendar-dependent mixture of whole-day lags "
         "(starting as seasonal_lag); off: the value seasonal_lag back",
     )
+    weekly_trend: bool = Field(
+        False,
+        description="add a learned share of yesterday's week-on-week change at each target's "
+        "time of day to the base (needs input_length >= a day + a week)",
+    )
     freq: str = "30min"
     steps_per_day: int = Field(48, ge=1)
     steps_per_week: int = Field(336, ge=1)
@@ -71,6 +76,12 @@ class ModelConfig(BaseModel):
             raise ValueError(
                 f"seasonal_lag {self.seasonal_lag} must lie between horizon {self.horizon} and "
                 f"input_length {self.input_length} (or be 0 to switch the residual off)"
+            )
+        if self.weekly_trend and self.input_length < self.steps_per_day + self.steps_per_week:
+            raise ValueError(
+                f"weekly_trend compares yesterday with the same day a week earlier: it needs "
+                f"input_length >= {self.steps_per_day + self.steps_per_week} (a day + a week), "
+                f"got {self.input_length}"
             )
         return self
 
@@ -108,6 +119,11 @@ class RecurrentForecaster(nn.Module):
             )
         elif config.seasonal_lag:
             self.base = FixedLagBase(config.input_length, config.horizon, config.seasonal_lag)
+        self.trend: WeeklyTrend | None = None
+        if config.weekly_trend:
+            self.trend = WeeklyTrend(
+                config.input_length, config.horizon, config.steps_per_day, config.steps_per_week
+            )
         # Input positions relative to the last observation: -(L-1) .. 0, shape [L].
         self.register_buffer(
             "input_offsets", torch.arange(-config.input_length + 1, 1), persistent=False
@@ -153,6 +169,8 @@ class RecurrentForecaster(nn.Module):
         residual: Tensor = self.head(torch.cat([encoded[:, -1], first_future], dim=-1))  # [B, H]
         if self.base is not None:
             residual = residual + self.base(scaled, end_phase)
+        if self.trend is not None:
+            residual = residual + self.trend(scaled)
         return residual * scale + level
 
 

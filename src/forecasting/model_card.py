@@ -57,8 +57,10 @@ def render_model_card(
         "## Training",
         "",
         f"- {train_params['cell'].upper()}, hidden {train_params['hidden_size']}, "
-        f"{train_params['num_layers']} layer(s), lag mixture {train_params.get('lag_mixture')}",
-        f"- best epoch {training.get('best_epoch')} of {training.get('epochs_run')}, "
+        f"{train_params['num_layers']} layer(s), lag mixture {train_params.get('lag_mixture')}, "
+        f"weekly trend {train_params.get('weekly_trend')}",
+        f"- weights of epoch {training.get('kept_epoch', training.get('best_epoch'))} of "
+        f"{training.get('epochs_run')} (best validation epoch {training.get('best_epoch')}), "
         f"{training.get('train/seconds', 0):.1f} s at "
         f"{training.get('train/samples_per_second', 0):,.0f} samples/s on {training.get('device', '?')}",
         "- params: " + ", ".join(f"`{k}={v}`" for k, v in train_params.items()),

@@ -19,14 +19,21 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 
 def learning_curve(
-    epochs: Sequence[int], train: Sequence[float], val: Sequence[float], best: int, path: Path
+    epochs: Sequence[int],
+    train: Sequence[float],
+    val: Sequence[float],
+    best: int,
+    kept: int,
+    path: Path,
 ) -> None:
-    """Train and validation loss by epoch, with the kept (best) epoch marked."""
+    """Train and validation loss by epoch, with the best and the kept epoch marked."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4))
     axis.plot(epochs, train, label="train loss", marker="o", markersize=3)
     axis.plot(epochs, val, label="validation loss", marker="o", markersize=3)
-    axis.axvline(best, color="grey", linestyle="--", label=f"best epoch ({best})")
+    axis.axvline(best, color="grey", linestyle="--", label=f"best validation epoch ({best})")
+    if kept != best:
+        axis.axvline(kept, color="black", linestyle=":", label=f"kept epoch ({kept})")
     axis.set(xlabel="epoch", ylabel="MSE (per-window scale)", title="Learning curve", yscale="log")
     axis.legend()
     figure.tight_layout()

@@ -9,6 +9,10 @@ Both bases map a normalised input window ``[B, L]`` and the week phase of its la
   Tuesday copies Monday, a Saturday copies last Saturday), plus a learned share of how far the
   recent level sits above the level at each lag. It starts as seasonal naive and learns away
   from it; on the default data it cuts test MAE by ~20 % against the fixed weekly lag.
+* ``WeeklyTrend``: added to either base. A mixture of past days can never forecast a value above
+  all of them, so a peak that grows week on week (the evening lighting peak as late-summer
+  sunsets come earlier) is always under-forecast. This term adds a learned share of how much
+  yesterday's value at each target's time of day changed over the week before.
 """
 
 from __future__ import annotations
@@ -91,3 +95,28 @@ class LagMixtureBase(nn.Module):
             candidates = candidates + carry[bucket] * change[:, None, :]
         weights = torch.softmax(self.lag_logits[bucket], dim=-1)  # [B, H, K]
         return (candidates * weights).sum(dim=-1)
+
+
+class WeeklyTrend(nn.Module):
+    """``gamma * (scaled[t + h - day] - scaled[t + h - day - week])`` for target step ``h``.
+
+    One learned ``gamma`` for every step of the week, starting at 0 (no trend): the trending
+    hours move through the clock (sunset comes ~2.5 minutes earlier each day in August), so a
+    share learned per hour of the week would not carry over to hours it never saw trending.
+    ``input_length`` must cover a day and a week (``ModelConfig`` checks it).
+    """
+
+    yesterday: Tensor
+    week_before: Tensor
+
+    def __init__(self, input_length: int, horizon: int, steps_per_day: int, steps_per_week: int):
+        super().__init__()
+        steps = torch.arange(1, horizon + 1)
+        yesterday = input_length - 1 + steps - steps_per_day  # [H], positions in the window
+        self.register_buffer("yesterday", yesterday, persistent=False)
+        self.register_buffer("week_before", yesterday - steps_per_week, persistent=False)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, scaled: Tensor) -> Tensor:
+        """``[B, L]`` -> ``[B, H]``."""
+        return self.gamma * (scaled[:, self.yesterday] - scaled[:, self.week_before])

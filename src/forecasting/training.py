@@ -35,6 +35,10 @@ class TrainingConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     patience: int = 6
+    # Keep the best validation epoch's weights (True) or the last epoch's (False, as Keras's
+    # EarlyStopping without restore_best_weights): at the end of a one-cycle schedule the
+    # annealed weights can generalise better than an early epoch that happened to fit val.
+    restore_best: bool = True
     grad_clip_norm: float = 1.0
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -61,6 +65,7 @@ class TrainResult:
     model: RecurrentForecaster
     history: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
+    kept_epoch: int = 0  # whose weights ``model`` holds: best_epoch, or the last (restore_best off)
     seconds: float = 0.0  # wall time of every epoch, validation included
     step_seconds: float = 0.0  # of which in training steps (data, forward, backward, update)
     samples_per_second: float = 0.0  # training samples / step_seconds
@@ -327,11 +332,15 @@ def train_model(
             )
 
     distributed.stop(world)
-    model.load_state_dict(progress.best_model)
+    kept_epoch = progress.history[-1].epoch
+    if config.restore_best:
+        model.load_state_dict(progress.best_model)
+        kept_epoch = progress.best_epoch
     return TrainResult(
         model=model.cpu().eval(),
         history=progress.history,
         best_epoch=progress.best_epoch,
+        kept_epoch=kept_epoch,
         seconds=progress.seconds,
         step_seconds=progress.step_seconds,
         samples_per_second=progress.samples / max(progress.step_seconds, 1e-9),

@@ -4,7 +4,7 @@ import torch
 
 from forecasting.baselines import seasonal_naive
 from forecasting.model import ModelConfig, RecurrentForecaster
-from forecasting.seasonal_base import FixedLagBase, LagMixtureBase
+from forecasting.seasonal_base import FixedLagBase, LagMixtureBase, WeeklyTrend
 
 DAY, WEEK = 48, 336
 
@@ -84,3 +84,27 @@ def test_the_config_chooses_the_base_and_a_fixed_lag_adds_no_parameters(lag_mixt
     assert isinstance(model.base, kind)
     base_weights = [name for name in model.state_dict() if name.startswith("base.")]
     assert bool(base_weights) == lag_mixture
+
+
+def test_the_weekly_trend_starts_off_and_adds_yesterdays_week_on_week_change():
+    torch.manual_seed(0)
+    scaled = torch.randn(2, 384)
+    trend = WeeklyTrend(384, 48, DAY, WEEK)
+    assert torch.equal(trend(scaled), torch.zeros(2, 48))
+    with torch.no_grad():
+        trend.gamma.fill_(0.5)
+    # target step h (1..48) is at window position 383 + h: yesterday's value at that time of
+    # day is at 383 + h - 48, and the same time a week before that at 383 + h - 48 - 336.
+    h = np.arange(1, 49)
+    expected = 0.5 * (scaled[:, 383 + h - DAY] - scaled[:, 383 + h - DAY - WEEK])
+    torch.testing.assert_close(trend(scaled), expected)
+
+
+def test_the_weekly_trend_needs_a_day_and_a_week_of_input():
+    with pytest.raises(ValueError, match="input_length >= 384"):
+        ModelConfig(input_length=336, horizon=48, seasonal_lag=336, weekly_trend=True)
+    model = RecurrentForecaster(
+        ModelConfig(input_length=384, horizon=48, seasonal_lag=336, weekly_trend=True)
+    )
+    assert "trend.gamma" in model.state_dict()
+    assert "trend.gamma" not in RecurrentForecaster(ModelConfig()).state_dict()

@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from forecasting.inference import RequestError, forecast_many
 from forecasting.model import ModelConfig, RecurrentForecaster
 from forecasting.sources import ColumnMapping, canonical
 from forecasting.splits import split_chronologically
-from forecasting.training import TrainingConfig, train_model
+from forecasting.training import TrainingConfig, evaluate_loss, train_model
 from tests.conftest import synthetic_series
 
 CONFIG = ModelConfig(input_length=96, horizon=24, hidden_size=8, patch_length=24, seasonal_lag=48)
@@ -23,11 +25,10 @@ def _data():
     )
 
 
-def _train(seed: int, epochs: int = 3):
+def _train(seed: int, epochs: int = 3, **fit: Any):
     train, val = _data()
-    return train_model(
-        CONFIG, TrainingConfig(epochs=epochs, batch_size=32, seed=seed, device="cpu"), train, val
-    )
+    config = TrainingConfig(epochs=epochs, batch_size=32, seed=seed, device="cpu", **fit)
+    return train_model(CONFIG, config, train, val)
 
 
 def test_training_is_bit_identical_for_the_same_seed_and_differs_for_another():
@@ -46,6 +47,19 @@ def test_training_lowers_validation_loss_and_keeps_the_best_epoch():
     assert min(losses) < losses[0]
     assert result.best_epoch == int(np.argmin(losses)) + 1
     assert result.samples_per_second > 0
+
+
+def test_restore_best_off_keeps_the_last_epochs_weights():
+    _, val = _data()
+    # A high learning rate, so the best validation epoch comes before the last one.
+    best = _train(0, epochs=10, learning_rate=0.1, patience=100)
+    last = _train(0, epochs=10, learning_rate=0.1, patience=100, restore_best=False)
+    assert [r.val_loss for r in best.history] == [r.val_loss for r in last.history]
+    assert best.best_epoch < 10
+    assert (best.kept_epoch, last.kept_epoch) == (best.best_epoch, 10)
+    for result, epoch in ((best, best.best_epoch), (last, 10)):
+        val_loss, _ = evaluate_loss(result.model, val, torch.device("cpu"))
+        assert val_loss == pytest.approx(result.history[epoch - 1].val_loss, rel=1e-6)
 
 
 def test_training_without_windows_is_an_error():
