@@ -61,7 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument(
+        "--hidden-size", type=int, default=None, help="default: params.yaml's train.hidden_size"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs of each loop")
     args = parser.parse_args()
@@ -71,8 +73,10 @@ def main() -> None:
     splits = split_chronologically(
         frame, params.validate_.val_fraction, params.validate_.test_fraction
     )
-    # The model the default pipeline trains, at the benchmark's hidden size.
-    config = model_config(params).model_copy(update={"hidden_size": args.hidden_size})
+    # The model the default pipeline trains, at the benchmark's hidden size if one is given.
+    config = model_config(params)
+    if args.hidden_size is not None:
+        config = config.model_copy(update={"hidden_size": args.hidden_size})
     train = training_windows(splits, "30min", config.input_length, config.horizon)
     val = validation_windows(splits, "30min", config.input_length, config.horizon)
     device = resolve_device(args.device)
@@ -111,7 +115,7 @@ def main() -> None:
         "windows": len(train),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
-        "hidden_size": args.hidden_size,
+        "hidden_size": config.hidden_size,
         "bare_samples_per_second": round(bare, 1),
         "project_samples_per_second": round(project, 1),
         # the median of per-round ratios: each round's two loops ran back to back
