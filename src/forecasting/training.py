@@ -107,6 +107,20 @@ def _normalised_mse_of(forecast: torch.Tensor, batch: WindowBatch) -> torch.Tens
     return nn.functional.mse_loss((forecast - level) / scale, (batch.targets - level) / scale)
 
 
+@torch.no_grad()
+def clip_gradients(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Scale ``grads`` in place so their joint L2 norm is at most ``max_norm``.
+
+    The arithmetic of ``nn.utils.clip_grad_norm_`` (same ops, same order, so the same weights)
+    for gradients that share one device and dtype, as one model's do. It skips the generic
+    version's regrouping of tensors by device and dtype, which costs ~50 us of Python per step:
+    ~1 % of a CPU training step.
+    """
+    norms = torch._foreach_norm(grads, 2.0)
+    total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+
+
 def _to(batch: WindowBatch, device: torch.device) -> WindowBatch:
     return WindowBatch(
         batch.inputs.to(device, non_blocking=True),
@@ -276,7 +290,9 @@ def train_model(
             optimiser.zero_grad(set_to_none=True)
             loss = normalised_mse(trained, batch)
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+            clip_gradients(
+                [p.grad for p in model.parameters() if p.grad is not None], config.grad_clip_norm
+            )
             optimiser.step()
             scheduler.step()
             loss_sum += loss.detach() * batch.inputs.shape[0]

@@ -9,7 +9,7 @@ from forecasting.inference import RequestError, forecast_many
 from forecasting.model import ModelConfig, RecurrentForecaster
 from forecasting.sources import ColumnMapping, canonical
 from forecasting.splits import split_chronologically
-from forecasting.training import TrainingConfig, evaluate_loss, train_model
+from forecasting.training import TrainingConfig, clip_gradients, evaluate_loss, train_model
 from tests.conftest import synthetic_series
 
 CONFIG = ModelConfig(input_length=96, horizon=24, hidden_size=8, patch_length=24, seasonal_lag=48)
@@ -104,3 +104,16 @@ def test_forecast_many_times_the_steps_and_batches_consistently():
 def test_bad_requests_get_clear_errors(values, end, horizon, message):
     with pytest.raises(RequestError, match=message):
         forecast_many(RecurrentForecaster(CONFIG).eval(), [values], [end], horizon)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e6])  # clipped, and left alone
+def test_clip_gradients_matches_torchs_clip_grad_norm_bit_for_bit(max_norm):
+    torch.manual_seed(0)
+    mine, reference = RecurrentForecaster(CONFIG), RecurrentForecaster(CONFIG)
+    for a, b in zip(mine.parameters(), reference.parameters(), strict=True):
+        a.grad = torch.randn_like(a)
+        b.grad = a.grad.clone()
+    clip_gradients([p.grad for p in mine.parameters()], max_norm)
+    torch.nn.utils.clip_grad_norm_(reference.parameters(), max_norm)
+    for a, b in zip(mine.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
