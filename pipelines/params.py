@@ -149,6 +149,7 @@ class Package(Section):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     workers: int = Field(default=1, ge=1, le=64)
     access_log: bool = False
+    tracing: bool = False
 
     def service_environment(self) -> dict[str, str]:
         """The service's settings, as the ``FORECASTER_*`` variables the bento carries."""
@@ -158,6 +159,7 @@ class Package(Section):
             "FORECASTER_MAX_BODY_BYTES": str(self.max_body_bytes),
             "FORECASTER_WORKERS": str(self.workers),
             "FORECASTER_ACCESS_LOG": "1" if self.access_log else "0",
+            "FORECASTER_TRACING": "1" if self.tracing else "0",
         }
 
 
