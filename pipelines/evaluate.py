@@ -235,7 +235,7 @@ def evaluate(params: Params) -> None:
             seed=params.base.seed,
         )
     )
-    gate = decide(vs_baseline, champion_version, vs_champion, policy)
+    gate = decide(vs_baseline, champion_version, vs_champion, policy, params.base.unit)
     promote, reason = gate.promote, gate.reason
     if promote and e.promotion == "manual":
         promote = False
@@ -267,7 +267,7 @@ def evaluate(params: Params) -> None:
             worst["model"],
             worst["series_id"],
         )
-    error_by_horizon(by_step, reports / "error_by_horizon.png")
+    error_by_horizon(by_step, reports / "error_by_horizon.png", params.base.unit)
     forecast_vs_actual(
         inputs[last, -config.steps_per_week // 2 :] if config.steps_per_week > 1 else inputs[last],
         actual[last],
@@ -275,6 +275,7 @@ def evaluate(params: Params) -> None:
         f"Last test origin: model MAE {report['model']['mae']:.0f} vs best baseline {best_baseline[0]} "
         f"{best_baseline[1]:.0f}",
         reports / "forecast.png",
+        params.base.unit,
     )
 
     name = params.base.registered_model

@@ -28,6 +28,7 @@ class Base(Section):
     freq: str
     experiment: str
     registered_model: str
+    unit: str = Field("", max_length=20)  # the values' unit, for reports; "" = none given
 
 
 class Paths(Section):

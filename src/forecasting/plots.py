@@ -18,6 +18,10 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
+def _labelled(quantity: str, unit: str) -> str:
+    return f"{quantity} ({unit})" if unit else quantity
+
+
 def learning_curve(
     epochs: Sequence[int],
     train: Sequence[float],
@@ -48,6 +52,7 @@ def forecast_vs_actual(
     forecasts: Mapping[str, np.ndarray],
     title: str,
     path: Path,
+    unit: str = "",
 ) -> None:
     """The end of the input window, the actuals after it, and each forecaster's forecast."""
     plt = _pyplot()
@@ -65,7 +70,7 @@ def forecast_vs_actual(
             linestyle="-" if name == "model" else "--",
         )
     axis.axvline(-0.5, color="grey", linewidth=0.8)
-    axis.set(xlabel="steps from the forecast origin", ylabel="value", title=title)
+    axis.set(xlabel="steps from the forecast origin", ylabel=_labelled("value", unit), title=title)
     axis.legend(fontsize=8, ncol=2)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +78,7 @@ def forecast_vs_actual(
     plt.close(figure)
 
 
-def error_by_horizon(errors: Mapping[str, np.ndarray], path: Path) -> None:
+def error_by_horizon(errors: Mapping[str, np.ndarray], path: Path, unit: str = "") -> None:
     """Mean absolute error at each step ahead, one line per forecaster (``errors[name]`` is ``[H]``)."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(8, 4))
@@ -85,7 +90,9 @@ def error_by_horizon(errors: Mapping[str, np.ndarray], path: Path) -> None:
             linestyle="-" if name == "model" else "--",
             label=name,
         )
-    axis.set(xlabel="steps ahead", ylabel="MAE", title="Test error by horizon step")
+    axis.set(
+        xlabel="steps ahead", ylabel=_labelled("MAE", unit), title="Test error by horizon step"
+    )
     axis.legend(fontsize=8, ncol=2)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

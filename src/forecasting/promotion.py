@@ -37,9 +37,9 @@ class Decision:
     reason: str
 
 
-def _interval(comparison: PairedComparison) -> str:
+def _interval(comparison: PairedComparison, unit: str) -> str:
     return (
-        f"mean difference {comparison.mean_difference:+.1f} MW, "
+        f"mean difference {comparison.mean_difference:+.1f}{f' {unit}' if unit else ''}, "
         f"{comparison.confidence:.0%} CI [{comparison.ci_low:+.1f}, {comparison.ci_high:+.1f}], "
         f"better in {comparison.probability_better:.0%} of resamples over "
         f"{comparison.origins} origins"
@@ -51,8 +51,11 @@ def decide(
     champion_version: str | None,
     vs_champion: PairedComparison | None,
     policy: GatePolicy,
+    unit: str = "",
 ) -> Decision:
     """Promote only a candidate that clearly beats the best baseline and is better than the champion.
+
+    ``unit`` (the series' unit, ``base.unit``) follows the differences quoted in the reason.
 
     ``vs_champion`` is None when there is no champion (``champion_version`` None) or when the
     champion could not be scored on these origins (another horizon): then nothing is promoted
@@ -68,13 +71,13 @@ def decide(
         return Decision(
             False,
             f"test MAE {vs_baseline.candidate_mae:.1f} does not clearly beat the best baseline "
-            f"{baseline} ({vs_baseline.reference_mae:.1f}): {_interval(vs_baseline)}",
+            f"{baseline} ({vs_baseline.reference_mae:.1f}): {_interval(vs_baseline, unit)}",
         )
     if champion_version is None:
         return Decision(
             True,
             f"no champion yet; test MAE {vs_baseline.candidate_mae:.1f} beats the best baseline "
-            f"{baseline} ({vs_baseline.reference_mae:.1f}): {_interval(vs_baseline)}",
+            f"{baseline} ({vs_baseline.reference_mae:.1f}): {_interval(vs_baseline, unit)}",
         )
     if vs_champion is None:
         return Decision(
@@ -90,11 +93,11 @@ def decide(
         return Decision(
             False,
             f"test MAE {vs_champion.candidate_mae:.1f} does not beat champion v{champion_version} "
-            f"({vs_champion.reference_mae:.1f}): {_interval(vs_champion)}",
+            f"({vs_champion.reference_mae:.1f}): {_interval(vs_champion, unit)}",
         )
     return Decision(
         True,
         f"test MAE {vs_champion.candidate_mae:.1f} beats champion v{champion_version} "
-        f"({vs_champion.reference_mae:.1f}: {_interval(vs_champion)}) and the best baseline "
+        f"({vs_champion.reference_mae:.1f}: {_interval(vs_champion, unit)}) and the best baseline "
         f"{baseline} ({vs_baseline.reference_mae:.1f})",
     )

@@ -96,6 +96,13 @@ def test_gate_needs_to_beat_baselines_and_champion(model, champion, promote, wor
     assert "CI [" in decision.reason or "cannot" in decision.reason
 
 
+def test_the_gate_quotes_differences_in_the_series_unit():
+    vs_baseline = _compare(_errors(70.0), _errors(100.0), "naive")
+    assert "mean difference -30.0 MW," in decide(vs_baseline, None, None, GatePolicy(), "MW").reason
+    unitless = decide(vs_baseline, None, None, GatePolicy()).reason
+    assert "mean difference -30.0," in unitless
+
+
 def test_gate_margin_is_a_fraction_of_the_bar():
     policy = GatePolicy(min_improvement=0.1)
     assert not decide(_compare(_errors(95.0), _errors(100.0)), None, None, policy).promote
