@@ -113,7 +113,12 @@ def test_clip_gradients_matches_torchs_clip_grad_norm_bit_for_bit(max_norm):
     for a, b in zip(mine.parameters(), reference.parameters(), strict=True):
         a.grad = torch.randn_like(a)
         b.grad = a.grad.clone()
+    before = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in mine.parameters()]))
     clip_gradients([p.grad for p in mine.parameters()], max_norm)
     torch.nn.utils.clip_grad_norm_(reference.parameters(), max_norm)
     for a, b in zip(mine.parameters(), reference.parameters(), strict=True):
         assert torch.equal(a.grad, b.grad)
+    after = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in mine.parameters()]))
+    # Both cases really happen: the random gradients are far above 0.5 and far below 1e6.
+    assert float(after) == pytest.approx(min(float(before), max_norm), rel=1e-4)
+    assert (float(before) > max_norm) == (max_norm == 0.5)
