@@ -1,4 +1,4 @@
-"""The micro-batcher on a real event loop and a real forward thread (no server)."""
+"""The micro-batcher on a real event loop (no server)."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ def test_concurrent_requests_share_forward_passes_and_keep_their_own_answers():
     answers = asyncio.run(_submit_all(batcher, values))
     assert [float(a[0, 0]) for a in answers] == [4 * v for v in values]  # each got its own row
     assert sum(model.batches) == 20
-    assert max(model.batches) == 8 and len(model.batches) < 20  # batched, never over the cap
-    assert all(name.startswith("forward") for name in model.threads)
+    assert model.batches == [8, 8, 4]  # batched, never over the cap, in arrival order
+    assert set(model.threads) == {threading.current_thread().name}  # on the event loop
 
 
 def test_a_multi_row_request_never_splits_and_the_overflow_waits_for_the_next_batch():
@@ -93,12 +93,16 @@ def test_a_failing_batch_fails_its_callers_only_and_the_batcher_keeps_serving():
     assert float(later[0, 0]) == 20.0
 
 
-def test_a_lone_request_runs_inline_without_the_thread_hop():
-    model = RecordingModel()
-    batcher = MicroBatcher(model, BatchingConfig(), alone=lambda: True)
-    answers = asyncio.run(_submit_all(batcher, [1.0, 2.0]))
-    assert [float(a[0, 0]) for a in answers] == [4.0, 8.0]
-    assert model.threads == [threading.main_thread().name] * 2
+def test_a_lone_request_skips_the_queue():
+    alone, together = RecordingModel(), RecordingModel()
+    lone_answers = asyncio.run(
+        _submit_all(MicroBatcher(alone, BatchingConfig(), alone=lambda: True), [1.0, 2.0])
+    )
+    batched_answers = asyncio.run(_submit_all(MicroBatcher(together, BatchingConfig()), [1.0, 2.0]))
+    assert [float(a[0, 0]) for a in lone_answers] == [4.0, 8.0]
+    assert [float(a[0, 0]) for a in batched_answers] == [4.0, 8.0]
+    assert alone.batches == [1, 1]  # each ran as it came, without waiting for the other
+    assert together.batches == [2]
 
 
 def test_max_wait_holds_a_batch_open_for_stragglers():
