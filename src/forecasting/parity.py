@@ -17,6 +17,7 @@ paths that batch differently agree to ~1e-7 relative, never bit for bit.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,12 @@ def registry_forecasts(model_uri: str, requests: Sequence[Request]) -> np.ndarra
 
 
 def service_forecasts(service: Any, requests: Sequence[Request]) -> tuple[np.ndarray, set[str]]:
-    """Forecasts [N, horizon] and the versions named, from an in-process service instance."""
+    """Forecasts [N, horizon] and the versions named, from an in-process service instance.
+
+    Raises:
+        RuntimeError: if any request is not answered with 200.
+
+    """
 
     async def ask_all() -> list[Any]:
         try:
@@ -93,10 +99,17 @@ def service_forecasts(service: Any, requests: Sequence[Request]) -> tuple[np.nda
         finally:
             await service.batcher.close()
 
-    answers = asyncio.run(ask_all())
+    answers = asyncio.run(ask_all())  # JSON responses, as the APIs give them over HTTP
+    refused = [a for a in answers if a.status_code != 200]
+    if refused:
+        raise RuntimeError(
+            f"the service refused {len(refused)} of {len(answers)} valid requests in-process; "
+            f"first: {refused[0].status_code} {bytes(refused[0].body)[:300]!r}"
+        )
+    bodies = [json.loads(bytes(answer.body)) for answer in answers]
     return (
-        np.asarray([a.forecast for a in answers], dtype=np.float64),
-        {a.model_version for a in answers},
+        np.asarray([b["forecast"] for b in bodies], dtype=np.float64),
+        {str(b["model_version"]) for b in bodies},
     )
 
 

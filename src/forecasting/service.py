@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
+import pydantic_core
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
 
 from forecasting.batching import BatchingConfig, MicroBatcher
 from forecasting.inference import RequestError, prepare_requests, run_model, to_forecasts
@@ -77,12 +79,22 @@ class BatchRequest(bentoml.IODescriptor):
     horizon: Horizon = None
 
 
-class ForecastResponse(BaseModel):
-    """One series' forecast and the registry version that made it."""
+class ForecastResponse(bentoml.IODescriptor):
+    """``POST /forecast``: one series' forecast and the registry version that made it."""
 
     timestamps: list[str]
     forecast: list[float]
     model_version: str
+
+
+def _batch_response_shape() -> list[ForecastResponse]:
+    """``POST /forecast_batch``: one ``ForecastResponse`` per series, in the request's order."""
+    raise NotImplementedError  # only its annotation is read
+
+
+# The APIs return JSON they serialised themselves (see ``_json_answer``), so their output specs
+# are given, not inferred from a return type; they are what /docs and BentoML's client read.
+BatchResponse = bentoml.IODescriptor.from_output(_batch_response_shape)
 
 
 @bentoml.service(
@@ -119,41 +131,50 @@ class Forecaster:
             on_batch=BATCH_ROWS.observe,
             alone=lambda: IN_FLIGHT.count <= 1,
         )
+        # BentoML builds each API's local caller anew (inspect.signature and all) every time it
+        # looks the method up, which it does on every request (~4 % of the CPU). The callers do
+        # not change, so bind them once; an instance attribute shadows the API descriptor.
+        for name in ("forecast", "forecast_batch"):
+            setattr(self, name, getattr(self, name))
         # Everything loaded so far lives as long as the worker: keep it out of the cyclic
         # garbage collector, whose full passes over it stalled ~1 % of requests by ~100 ms.
         gc.collect()
         gc.freeze()
 
     async def _answer(
-        self, values: list[list[float]], ends: list[str], horizon: int | None
-    ) -> list[ForecastResponse]:
+        self, values: list[list[float]], ends: list[str], horizon: int | None, *, batch: bool
+    ) -> Response:
+        """A ``ForecastResponse`` (a list of them if ``batch``), or a 400 saying what to fix."""
         try:
             prepared = prepare_requests(self.model, values, ends, horizon)
         except RequestError as err:
-            raise bentoml.exceptions.InvalidArgument(str(err)) from err
+            # The same {"error": ...} body as every other refusal (BentoML's InvalidArgument
+            # would wrap it in a list).
+            return JSONResponse({"error": str(err)}, status_code=400)
         output = await self.batcher.submit(prepared.windows, prepared.phases)
-        return [
-            ForecastResponse(
-                timestamps=r.timestamps, forecast=r.forecast, model_version=self.model_version
-            )
+        answers = [
+            {
+                "timestamps": r.timestamps,
+                "forecast": r.forecast,
+                "model_version": self.model_version,
+            }
             for r in to_forecasts(prepared, output, self.model.config.freq)
         ]
+        return _json_answer(answers if batch else answers[0])
 
-    # Async APIs: validation runs on the event loop, the forward pass on the batcher's thread.
-    @bentoml.api(route="/forecast", input_spec=ForecastRequest)
-    async def forecast(
-        self, values: list[float], end: str, horizon: int | None = None
-    ) -> ForecastResponse:
+    # Async APIs: validation and the (batched) forward pass run on the worker's event loop.
+    @bentoml.api(route="/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
+    async def forecast(self, values: list[float], end: str, horizon: int | None = None) -> Response:
         """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
-        return (await self._answer([values], [end], horizon))[0]
+        return await self._answer([values], [end], horizon, batch=False)
 
-    @bentoml.api(route="/forecast_batch", input_spec=BatchRequest)
+    @bentoml.api(route="/forecast_batch", input_spec=BatchRequest, output_spec=BatchResponse)
     async def forecast_batch(
         self, series: list[SeriesItem], horizon: int | None = None
-    ) -> list[ForecastResponse]:
+    ) -> Response:
         """Forecast many series at once: ``series`` is a list of ``{"values": [...], "end": "..."}``."""
         return await self._answer(
-            [item.values for item in series], [item.end for item in series], horizon
+            [item.values for item in series], [item.end for item in series], horizon, batch=True
         )
 
     @info_app.get("/metadata")
@@ -172,6 +193,15 @@ class Forecaster:
                 "end": self.metadata.get("training_data_end") or None,
             },
         }
+
+
+def _json_answer(content: Any) -> Response:
+    """A 200 with ``content`` as JSON, serialised once by pydantic-core.
+
+    BentoML's own path for a returned model validates it again, dumps it to Python and to JSON,
+    and streams the result in chunks: ~40 us more per request, ~5 % of the throughput here.
+    """
+    return Response(pydantic_core.to_json(content), media_type="application/json")
 
 
 # The decorator turned the class into a bentoml Service, which mypy cannot see.

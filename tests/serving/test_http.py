@@ -52,7 +52,27 @@ def test_invalid_payloads_get_a_4xx_with_a_message(server, body):
     url, _ = server
     answer = httpx.post(f"{url}/forecast", json=body, timeout=10)
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
-    assert answer.text
+    assert answer.json()["error"]
+
+
+def test_bentoml_client_gets_the_same_answers_as_raw_http_and_hears_refusals(server):
+    """BentoML's own client reads the APIs' schema from the server and calls them by name."""
+    import bentoml
+
+    url, manifest = server
+    one = _payload()
+    raw = httpx.post(f"{url}/forecast", json=one, timeout=10).json()
+    with bentoml.SyncHTTPClient(url, timeout=30) as client:
+        assert client.endpoints["forecast"].output["properties"].keys() == raw.keys()
+        assert client.endpoints["forecast_batch"].output["type"] == "array"
+        single = client.forecast(values=one["values"], end=one["end"])
+        batch = client.forecast_batch(series=[one, one], horizon=6)
+        with pytest.raises(bentoml.exceptions.BentoMLException, match="exactly 96") as refused:
+            client.forecast(values=one["values"][:10], end=one["end"])
+    assert single == raw and single["model_version"] == manifest["model_version"]
+    assert [item["forecast"] for item in batch] == [raw["forecast"][:6]] * 2
+    assert [item["timestamps"] for item in batch] == [raw["timestamps"][:6]] * 2
+    assert refused.value.error_code == 400
 
 
 def test_nan_and_malformed_json_are_refused(server):
