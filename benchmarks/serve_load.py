@@ -3,7 +3,8 @@
 Runs, in one go and on the same payload (the last test window of the default data):
 
 * the **in-process limit**: the same JSON parsing, preprocessing and forward pass the service
-  does, called directly, at batch 1 and batched by 32;
+  does, called directly, at batch 1 and batched by 32; taken three times (before, between and
+  after the servers) and the median kept;
 * the **Bento** (`bentoml serve` of the packaged bento) driven by wrk (or, where wrk is
   not installed, an aiohttp client) at concurrency 1, 8 and 32: requests/s, p50, p99, errors;
 * the **peer**: `mlflow models serve` of the same registered champion at concurrency 32.
@@ -37,16 +38,23 @@ import torch
 
 from forecasting.bento import bento_environment, free_port, serve_bento, wait_until_ready
 from forecasting.inference import forecast_many
-from forecasting.model import load_model
+from forecasting.model import RecurrentForecaster, load_model
 from forecasting.splits import latest_request, read_splits
 
 OUTPUT = Path("reports/bench/serve_load.json")
 
 
-def in_process(body: str, repeats: int) -> dict[str, float]:
+def in_process_batched(model: RecurrentForecaster, body: str, batches: int) -> float:
+    """Forecasts/s of JSON parse + preprocessing + forward, 32 requests at a time."""
+    started = time.perf_counter()
+    for _ in range(batches):
+        requests = [json.loads(body) for _ in range(32)]
+        forecast_many(model, [r["values"] for r in requests], [r["end"] for r in requests])
+    return batches * 32 / (time.perf_counter() - started)
+
+
+def in_process(model: RecurrentForecaster, body: str, repeats: int) -> dict[str, float]:
     """JSON parse + preprocessing + forward, as the service does, without HTTP."""
-    torch.set_num_threads(1)
-    model = load_model(Path("models/train"))
     for _ in range(20):  # warm-up
         request = json.loads(body)
         forecast_many(model, [request["values"]], [request["end"]])
@@ -55,12 +63,7 @@ def in_process(body: str, repeats: int) -> dict[str, float]:
         request = json.loads(body)
         forecast_many(model, [request["values"]], [request["end"]])
     single_ms = (time.perf_counter() - started) / repeats * 1e3
-    batches = max(repeats // 32, 10)
-    started = time.perf_counter()
-    for _ in range(batches):
-        requests = [json.loads(body) for _ in range(32)]
-        forecast_many(model, [r["values"] for r in requests], [r["end"] for r in requests])
-    batched = batches * 32 / (time.perf_counter() - started)
+    batched = in_process_batched(model, body, max(repeats // 32, 10))
     with torch.inference_mode():
         values = torch.randn(1, model.config.input_length)
         phase = torch.zeros(1, dtype=torch.int64)
@@ -191,7 +194,29 @@ def _batch_rows(url: str) -> tuple[float, float]:
     return float(found.get("sum", 0)), float(found.get("count", 0))
 
 
-def bento(tag: str, body: str, requests: int) -> list[dict[str, float]]:
+def paired_rounds(
+    url: str, model: RecurrentForecaster, body: str, rounds: int = 5
+) -> list[dict[str, float]]:
+    """Short in-process batched runs alternated with short c=32 runs against the server.
+
+    The machine's speed drifts by a third over minutes on a shared VM; a ratio of two figures
+    taken seconds apart is steadier than one of figures taken a minute apart.
+    """
+    pairs = []
+    for _ in range(rounds):
+        limit = in_process_batched(model, body, batches=80)
+        if shutil.which("wrk") is not None:
+            served = _wrk(url, body, 32, 3.0)["requests_per_s"]
+        else:
+            served = asyncio.run(_drive_aiohttp(url, body, 32, 2000))["requests_per_s"]
+        pairs.append({"in_process": limit, "bento": served, "ratio": served / limit})
+    return pairs
+
+
+def bento(
+    tag: str, model: RecurrentForecaster, body: str, requests: int
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """The bento at concurrency 1, 8 and 32 (``requests`` at 32), then ``paired_rounds``."""
     results = []
     with serve_bento(tag) as server:
         for concurrency, count in (
@@ -206,7 +231,14 @@ def bento(tag: str, body: str, requests: int) -> list[dict[str, float]]:
             result["mean_batch_rows"] = (more_rows - rows) / max(more_passes - passes, 1)
             results.append(result)
             print(f"bento  c={concurrency:<3} {result}", flush=True)
-    return results
+        pairs = paired_rounds(f"{server.url}/forecast", model, body)
+        for pair in pairs:
+            print(
+                f"paired: in-process {pair['in_process']:.0f}/s, bento c=32 "
+                f"{pair['bento']:.0f}/s, {pair['ratio']:.2f}x",
+                flush=True,
+            )
+    return results, pairs
 
 
 def mlflow_peer(payload: dict[str, object], requests: int) -> dict[str, float]:
@@ -262,22 +294,36 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000, help="requests at concurrency 32")
     args = parser.parse_args()
     manifest = json.loads(Path("reports/package/manifest.json").read_text())
-    input_length = load_model(Path("models/train")).config.input_length
-    payload = latest_request(read_splits(Path("data/validated")).test, input_length)
+    torch.set_num_threads(1)  # as in each server worker
+    model = load_model(Path("models/train"))
+    payload = latest_request(read_splits(Path("data/validated")).test, model.config.input_length)
     body = json.dumps(payload)
 
-    limit = in_process(body, repeats=500)
-    print(f"in-process {limit}", flush=True)
-    served = bento(manifest["bento_tag"], body, args.requests)
+    # The in-process limit is taken before, between and after the servers run, and the median
+    # is the reference: on a shared VM one measurement can be off by a third either way.
+    rounds = [in_process(model, body, repeats=500)]
+    print(f"in-process {rounds[-1]}", flush=True)
+    served, pairs = bento(manifest["bento_tag"], model, body, args.requests)
+    rounds.append(in_process(model, body, repeats=500))
+    print(f"in-process {rounds[-1]}", flush=True)
     peer = mlflow_peer(payload, max(args.requests // 5, 1000))
+    rounds.append(in_process(model, body, repeats=500))
+    print(f"in-process {rounds[-1]}", flush=True)
+    limit = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     at1, at32 = served[0], served[-1]
     report = {
         "in_process": limit,
+        "in_process_rounds": rounds,
         "bento": served,
         "mlflow_models_serve": peer,
         "p50_c1_minus_in_process_ms": at1["p50_ms"] - limit["request_ms_batch1"],
         "rps_c32_vs_mlflow": at32["requests_per_s"] / peer["requests_per_s"],
-        "rps_c32_vs_in_process_batched": at32["requests_per_s"] / limit["forecasts_per_s_batch32"],
+        # the median over paired_rounds; the long c=32 run against the median limit beside it
+        "rps_c32_vs_in_process_batched": statistics.median(p["ratio"] for p in pairs),
+        "rps_c32_vs_in_process_batched_long_run": (
+            at32["requests_per_s"] / limit["forecasts_per_s_batch32"]
+        ),
+        "paired_rounds": pairs,
         "errors_c32": at32["errors"],
         "service_environment": bento_environment(manifest["bento_tag"]),
         "torch_threads": 1,
