@@ -79,20 +79,16 @@ class MicroBatcher:
             # Created on first use, inside the server's event loop.
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._serve())
-        if self._alone is not None:
-            # Let requests that arrived with this one reach the guard (and be counted) first.
+        if self._alone is not None and self._alone():
+            # Let requests that arrived with this one reach the guard (and be counted) first;
+            # under load the first check already fails and costs no extra turn of the loop.
             await asyncio.sleep(0)
-        if (
-            self._alone is not None
-            and self._alone()
-            and self._queue.empty()
-            and self._carry is None
-        ):
-            # A lone request: nothing to batch it with, so skip the queue and its task switch.
-            output = self._run(windows, phases)
-            if self._on_batch is not None:
-                self._on_batch(len(windows))
-            return output
+            if self._alone() and self._queue.empty() and self._carry is None:
+                # A lone request: nothing to batch it with, so skip the queue and its task switch.
+                output = self._run(windows, phases)
+                if self._on_batch is not None:
+                    self._on_batch(len(windows))
+                return output
         answer: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(windows, phases, answer))
         return await answer
