@@ -97,10 +97,12 @@ def drive(url: str, body: str, concurrency: int, requests: int) -> dict[str, flo
     """At least ``requests`` POSTs of ``body`` over ``concurrency`` keep-alive connections.
 
     wrk (C, one thread) when it is installed, so the client takes as little of the two cores as
-    possible; otherwise an aiohttp client. wrk runs for a time, not a count: a 2-second run
-    (also the warm-up) sets how long the measured run must be to make ``requests``.
+    possible; otherwise an aiohttp client. Both warm the server up first at ``concurrency``.
+    wrk runs for a time, not a count: its 2-second warm-up sets how long the measured run must
+    be to make ``requests``.
     """
     if shutil.which("wrk") is None:
+        asyncio.run(_drive_aiohttp(url, body, concurrency, 100))  # warm-up
         result = asyncio.run(_drive_aiohttp(url, body, concurrency, requests))
         return {**result, "client": "aiohttp"}
     rate = _wrk(url, body, concurrency, 2.0)["requests_per_s"]
@@ -224,8 +226,7 @@ def bento(
             (8, max(requests // 5, 500)),
             (32, requests),
         ):
-            drive(f"{server.url}/forecast", body, concurrency, 100)  # warm-up
-            rows, passes = _batch_rows(server.url)
+            rows, passes = _batch_rows(server.url)  # the batch sizes span drive's warm-up too
             result = drive(f"{server.url}/forecast", body, concurrency, count)
             more_rows, more_passes = _batch_rows(server.url)
             result["mean_batch_rows"] = (more_rows - rows) / max(more_passes - passes, 1)
@@ -279,7 +280,6 @@ def mlflow_peer(payload: dict[str, object], requests: int) -> dict[str, float]:
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/ping", process, 120, "mlflow models serve")
         url = f"http://127.0.0.1:{port}/invocations"
-        drive(url, body, 32, 100)
         result = drive(url, body, 32, requests)
         print(f"mlflow c=32  {result}", flush=True)
         return result
