@@ -16,18 +16,24 @@ import functools
 import gc
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import bentoml
 import pydantic_core
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from forecasting.batching import BatchingConfig, MicroBatcher
 from forecasting.inference import RequestError, prepare_requests, run_model, to_forecasts
 from forecasting.model import load_model
 from forecasting.request_guard import InFlight, RequestGuard
+from forecasting.service_schema import (
+    BatchRequest,
+    BatchResponse,
+    ForecastRequest,
+    ForecastResponse,
+    SeriesItem,
+)
 from forecasting.serving_metrics import BATCH_ROWS
 
 # GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
@@ -35,66 +41,13 @@ from forecasting.serving_metrics import BATCH_ROWS
 info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
 MODEL_TAG = os.environ.get("FORECASTER_MODEL_TAG", "demand-forecaster:latest")
-# Finite floats only: pydantic rejects NaN/Infinity before they reach the model.
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # Bodies above this are refused before parsing (a 384-value series is ~8 KB of JSON).
 MAX_BODY_BYTES = int(os.environ.get("FORECASTER_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
-MAX_BATCH_SERIES = 256
 BATCHING = BatchingConfig(
     max_batch_size=int(os.environ.get("FORECASTER_MAX_BATCH_SIZE", "32")),
     max_wait_ms=float(os.environ.get("FORECASTER_MAX_WAIT_MS", "0")),
 )
 IN_FLIGHT = InFlight()  # counted by the RequestGuard, read by the batcher
-MAX_VALUES = 10_000  # far above any input_length; the exact length is checked against the model
-Values = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_VALUES)]
-Timestamp = Annotated[str, Field(min_length=1, max_length=64)]
-Horizon = Annotated[int | None, Field(ge=1)]
-
-
-class ForecastRequest(bentoml.IODescriptor):
-    """``POST /forecast``: one series. Unknown fields are refused, not ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    values: Values
-    end: Timestamp
-    horizon: Horizon = None
-
-
-class SeriesItem(BaseModel):
-    """One series of a batch."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    values: Values
-    end: Timestamp
-
-
-class BatchRequest(bentoml.IODescriptor):
-    """``POST /forecast_batch``: up to ``MAX_BATCH_SERIES`` series, one horizon."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    series: Annotated[list[SeriesItem], Field(min_length=1, max_length=MAX_BATCH_SERIES)]
-    horizon: Horizon = None
-
-
-class ForecastResponse(bentoml.IODescriptor):
-    """``POST /forecast``: one series' forecast and the registry version that made it."""
-
-    timestamps: list[str]
-    forecast: list[float]
-    model_version: str
-
-
-def _batch_response_shape() -> list[ForecastResponse]:
-    """``POST /forecast_batch``: one ``ForecastResponse`` per series, in the request's order."""
-    raise NotImplementedError  # only its annotation is read
-
-
-# The APIs return JSON they serialised themselves (see ``_json_answer``), so their output specs
-# are given, not inferred from a return type; they are what /docs and BentoML's client read.
-BatchResponse = bentoml.IODescriptor.from_output(_batch_response_shape)
 
 
 @bentoml.service(

@@ -42,6 +42,7 @@ CORPUS = {
     "values too long": ("/forecast", _with(values=[1.0] * (LENGTH + 1)), JSON),
     "values empty": ("/forecast", _with(values=[]), JSON),
     "values are strings": ("/forecast", _with(values=["a"] * LENGTH), JSON),
+    "10,000 strings as values": ("/forecast", _with(values=["a"] * 10_000), JSON),
     "values nested lists": ("/forecast", _with(values=[[1.0]] * LENGTH), JSON),
     "values a string": ("/forecast", _with(values="1,2,3"), JSON),
     "values null": ("/forecast", _with(values=None), JSON),
@@ -113,6 +114,8 @@ def test_each_malformed_request_gets_a_4xx_with_a_message(server, case):
     # is a JSON object whose "error" says what is wrong.
     message = answer.json()["error"]
     assert isinstance(message, str) and len(message) > 10, (case, answer.text[:300])
+    # ... in a few hundred bytes: one message per bad list, not one per bad item
+    assert len(answer.content) < 1_000, (case, len(answer.content))
     assert "Traceback" not in answer.text
     if case == "10 MB body":
         assert answer.status_code == 413
