@@ -4,7 +4,8 @@ The source is a built-in data set, a local CSV/Parquet file or any fsspec URL (h
 gs, ...), optionally pinned by ``ingest.sha256`` and cut at ``ingest.until``. A source that
 cannot be read or fails its pin stops the stage before anything is written. Each ingest adds a
 new, read-only snapshot folder beside the old ones and points ``manifest.json`` at it; no
-snapshot is ever edited (``forecasting.snapshots``).
+snapshot is ever edited (``forecasting.snapshots``). ``ingest.keep_snapshots`` (default: keep
+all) then deletes all but the current one and the most recently written others.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Sequence
 
 from forecasting.fetching import fetch
-from forecasting.snapshots import write_snapshot
+from forecasting.snapshots import prune_snapshots, write_snapshot
 from forecasting.sources import ColumnMapping, TableFormat, as_of, parse
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
@@ -62,6 +63,15 @@ def ingest(params: Params) -> None:
         manifest["first_timestamp"],
         manifest["last_timestamp"],
     )
+    if settings.keep_snapshots is not None:
+        deleted = prune_snapshots(params.paths.raw, settings.keep_snapshots)
+        if deleted:
+            logger.info(
+                "keep_snapshots %d: deleted %d older snapshot(s): %s",
+                settings.keep_snapshots,
+                len(deleted),
+                ", ".join(deleted),
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

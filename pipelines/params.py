@@ -67,6 +67,7 @@ class Ingest(Section):
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     until: str | None = None
     timeout_s: float = Field(default=60.0, gt=0)
+    keep_snapshots: int | None = Field(default=None, ge=1)
     timestamp_format: str | None = None
     timezone: str | None = None
     csv: Csv = Csv()

@@ -10,7 +10,8 @@ Layout under ``paths.raw``::
 twice finds the existing snapshot instead of writing a copy, and a snapshot's name says what is
 in it. A new snapshot is written into a temporary folder and renamed into place, and the pointer
 ``manifest.json`` is replaced last: a failed or killed ingest leaves the previous snapshot
-current and every older one as it was.
+current and every older one as it was. ``prune_snapshots`` (``ingest.keep_snapshots``) is the
+only thing that deletes snapshots.
 """
 
 from __future__ import annotations
@@ -146,3 +147,33 @@ def list_snapshots(directory: Path) -> list[dict[str, Any]]:
     folders = sorted((directory / SNAPSHOTS_DIR).glob(f"*/{MANIFEST_FILE}"))
     manifests = [_read_manifest(path) for path in folders]
     return sorted(manifests, key=lambda m: (str(m.get("last_timestamp")), str(m["snapshot"])))
+
+
+def prune_snapshots(directory: Path, keep: int) -> list[str]:
+    """Delete all but ``keep`` snapshots: the current one and the most recently written others.
+
+    Only this retention setting ever deletes a snapshot, and never the current one; the deleted
+    folders stay in DVC's cache (and its remote, once pushed). Returns the deleted folders,
+    as the manifests name them (``snapshots/<id>``).
+
+    Raises:
+        ValueError: if ``keep`` is below 1.
+        SourceError: if there is no current snapshot.
+
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1 (the current snapshot), got {keep}")
+    current = str(current_manifest(directory)["snapshot"])
+    others = [
+        folder
+        for folder in (directory / SNAPSHOTS_DIR).iterdir()
+        if folder.is_dir()
+        and not folder.name.startswith(".")
+        and f"{SNAPSHOTS_DIR}/{folder.name}" != current
+    ]
+    # newest first: a snapshot's folder is renamed into place once its files are written
+    others.sort(key=lambda folder: (folder.stat().st_mtime_ns, folder.name), reverse=True)
+    deleted = others[keep - 1 :]
+    for folder in deleted:
+        shutil.rmtree(folder)  # its files are read-only, its folder is not
+    return sorted(f"{SNAPSHOTS_DIR}/{folder.name}" for folder in deleted)

@@ -226,6 +226,34 @@ def test_ingest_replays_data_as_of_a_date_and_refuses_a_changed_pinned_file(work
     assert _files("data/raw") == snapshot
 
 
+def test_ingest_keeps_only_as_many_snapshots_as_asked(workspace, caplog):
+    caplog.set_level("INFO")
+    synthetic_series(days=21).to_csv("demand.csv", index=False)
+    params = tiny_params("demand.csv")
+    for until in ("2024-01-12T23:30:00", "2024-01-13T23:30:00", "2024-01-14T23:30:00"):
+        params["ingest"]["until"] = until
+        write_params(workspace, params)
+        assert ingest.main([]) == 0
+    assert len(list(Path("data/raw/snapshots").iterdir())) == 3  # the default keeps them all
+
+    params["ingest"].update(until=None, keep_snapshots=2)
+    write_params(workspace, params)
+    assert ingest.main([]) == 0
+    current = _read("data/raw/manifest.json")
+    left = sorted(
+        _read(f"{path}/manifest.json")["last_timestamp"]
+        for path in Path("data/raw/snapshots").iterdir()
+    )
+    assert left == ["2024-01-14T23:30:00", current["last_timestamp"]]  # current + newest other
+    assert "deleted 2 older snapshot(s)" in caplog.text
+
+    params["ingest"]["keep_snapshots"] = 0
+    write_params(workspace, params)
+    assert ingest.main([]) == 1
+    assert "keep_snapshots" in caplog.text
+    assert len(list(Path("data/raw/snapshots").iterdir())) == 2
+
+
 def test_validate_fills_short_gaps_when_asked_and_reports_them(workspace, caplog):
     frame = synthetic_series(days=21).drop(index=[300, 301, 900])
     frame.to_csv("demand.csv", index=False)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
 
 from forecasting.fetching import SourceError
-from forecasting.snapshots import current_manifest, list_snapshots, read_snapshot, write_snapshot
+from forecasting.snapshots import (
+    current_manifest,
+    list_snapshots,
+    prune_snapshots,
+    read_snapshot,
+    write_snapshot,
+)
 from tests.conftest import synthetic_series
 
 
@@ -68,3 +75,35 @@ def test_no_snapshot_and_an_old_layout_say_what_to_run(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"file": "series.parquet"}))
     with pytest.raises(SourceError, match="dvc repro -f ingest"):
         read_snapshot(tmp_path)
+
+
+def _written_at(directory, manifest, seconds: int) -> None:
+    """Date a snapshot's folder (writes in one test can share a clock tick)."""
+    os.utime(directory / manifest["snapshot"], (seconds, seconds))
+
+
+def test_pruning_keeps_the_current_snapshot_and_the_newest_others(tmp_path):
+    written = [write_snapshot(_canonical(days), tmp_path, "a.csv") for days in (2, 3, 4, 5)]
+    for seconds, manifest in enumerate(written, start=1_000):
+        _written_at(tmp_path, manifest, seconds)
+    again = write_snapshot(_canonical(2), tmp_path, "a.csv")  # the oldest is current again
+    assert again["snapshot"] == written[0]["snapshot"]
+
+    deleted = prune_snapshots(tmp_path, keep=2)
+
+    assert deleted == sorted([written[1]["snapshot"], written[2]["snapshot"]])
+    left = {m["snapshot"] for m in list_snapshots(tmp_path)}
+    assert left == {written[0]["snapshot"], written[3]["snapshot"]}  # current + newest other
+    assert len(read_snapshot(tmp_path)) == 2 * 48  # the current one still reads and verifies
+    assert prune_snapshots(tmp_path, keep=2) == []  # nothing more to delete
+
+
+def test_keeping_one_leaves_only_the_current_snapshot_and_zero_is_refused(tmp_path):
+    for days in (2, 3, 4):
+        write_snapshot(_canonical(days), tmp_path, "a.csv")
+    assert len(prune_snapshots(tmp_path, keep=1)) == 2
+    assert [m["snapshot"] for m in list_snapshots(tmp_path)] == [
+        current_manifest(tmp_path)["snapshot"]
+    ]
+    with pytest.raises(ValueError, match="at least 1"):
+        prune_snapshots(tmp_path, keep=0)
