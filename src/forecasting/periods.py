@@ -39,14 +39,14 @@ def step_of(freq: str) -> pd.Timedelta:
     return step
 
 
-@functools.lru_cache(maxsize=64)  # Timedelta arithmetic: ~8 us a call, once per request
+@functools.lru_cache(maxsize=64)  # Timedelta arithmetic, ~8 us a call
 def steps_per_day(freq: str) -> int:
     """Steps in one day (1 for daily or coarser data)."""
     step = step_of(freq)
     return max(1, int(_DAY // step))
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)  # as above; the service needs it once per request
 def steps_per_week(freq: str) -> int:
     """Steps in one week (1 for weekly or coarser data)."""
     step = step_of(freq)
