@@ -59,17 +59,17 @@ mlflow-server: $(STAMP) ## mlflow server on PostgreSQL (MLFLOW_BACKEND=...) with
 	  --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 serve: $(STAMP) ## serve the packaged Bento on http://127.0.0.1:3000 (SERVE_PORT=..., SERVE_HOST=...)
-	$(BIN)/python -m pipelines.serve
+	$(BIN)/python -m pipelines.ops.serve
 
 rollback: $(STAMP) ## move champion back to the version it replaced, then re-package it
-	$(BIN)/python -m pipelines.rollback
+	$(BIN)/python -m pipelines.ops.rollback
 	$(BIN)/dvc repro --force --single-item package
 
 history: $(STAMP) ## every promotion and rollback of the champion, oldest first
-	@$(BIN)/python -m pipelines.history
+	@$(BIN)/python -m pipelines.ops.history
 
 lineage: $(STAMP) ## the chain behind the champion (VERSION=n for another); exit 1 on a broken link
-	@$(BIN)/python -m pipelines.lineage $(if $(VERSION),--version $(VERSION))
+	@$(BIN)/python -m pipelines.ops.lineage $(if $(VERSION),--version $(VERSION))
 
 # The retrain job of .github/workflows/retrain.yml, runnable here. PARAMS_OVERRIDES="train.epochs=40"
 # runs `dvc exp run -S ...` (the overrides land in params.yaml); the remote is used when configured.

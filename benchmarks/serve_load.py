@@ -36,10 +36,11 @@ import aiohttp
 import httpx
 import torch
 
-from forecasting.bento import bento_environment, free_port, serve_bento, wait_until_ready
-from forecasting.inference import forecast_many
-from forecasting.model import RecurrentForecaster, load_model
-from forecasting.splits import latest_request, read_splits
+from forecasting.data.requests import latest_request
+from forecasting.data.splits import read_splits
+from forecasting.model.inference import forecast_many
+from forecasting.model.network import RecurrentForecaster, load_model
+from forecasting.serving.bento import bento_environment, free_port, serve_bento, wait_until_ready
 
 OUTPUT = Path("reports/bench/serve_load.json")
 

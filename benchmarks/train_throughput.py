@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from forecasting.datasets import training_windows, validation_windows
-from forecasting.model import ModelConfig, RecurrentForecaster
-from forecasting.sources import ColumnMapping, read_source
-from forecasting.splits import split_chronologically
-from forecasting.training import TrainingConfig, normalised_mse, resolve_device, train_model
-from forecasting.windows import WindowBatch
+from forecasting.data.sources import ColumnMapping, read_source
+from forecasting.data.splits import split_chronologically
+from forecasting.model.datasets import training_windows, validation_windows
+from forecasting.model.network import ModelConfig, RecurrentForecaster
+from forecasting.model.windows import WindowBatch
+from forecasting.training.loop import TrainingConfig, normalised_mse, resolve_device, train_model
 from pipelines.params import load_params
 from pipelines.train import model_config
 

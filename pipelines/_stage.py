@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from forecasting.champion import LockTimeout
+from forecasting.core.errors import ForecastingError
 from pipelines.params import Params, ParamsError, load_params
 
 logger = logging.getLogger("pipelines")
@@ -38,7 +38,7 @@ def run_stage(stage: str, body: Callable[[Params], None], argv: Sequence[str] | 
     args = parse_args(stage, argv)
     try:
         body(load_params(args.params))
-    except (StageError, ParamsError, ValueError, FileNotFoundError, LockTimeout) as err:
+    except (StageError, ParamsError, ValueError, FileNotFoundError, ForecastingError) as err:
         logger.error("%s failed: %s", stage, err)
         return 1
     return 0

@@ -13,17 +13,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecasting import champion
-from forecasting.baselines import baseline_forecasters, holt_winters
-from forecasting.datasets import test_windows
-from forecasting.evidence import origin_errors, paired_bootstrap
-from forecasting.files import read_json, write_atomically, write_json
-from forecasting.metrics import mae_by_series, mase_scale, score
-from forecasting.model import ModelConfig, RecurrentForecaster, load_model
-from forecasting.model_card import render_model_card
-from forecasting.plots import error_by_horizon, forecast_vs_actual
-from forecasting.promotion import GatePolicy, decide
-from forecasting.registry import (
+from forecasting.core.files import read_json, write_atomically, write_json
+from forecasting.core.plots import error_by_horizon, forecast_vs_actual
+from forecasting.data.splits import Splits, read_splits
+from forecasting.evaluation.baselines import baseline_forecasters, holt_winters
+from forecasting.evaluation.evidence import origin_errors, paired_bootstrap
+from forecasting.evaluation.gate import GatePolicy, decide
+from forecasting.evaluation.metrics import mae_by_series, mase_scale, score
+from forecasting.evaluation.model_card import render_model_card
+from forecasting.model.datasets import test_windows
+from forecasting.model.network import ModelConfig, RecurrentForecaster, load_model
+from forecasting.model.windows import WindowBatch, WindowDataset
+from forecasting.registry import champion
+from forecasting.registry.tracking import use_tracking
+from forecasting.registry.versions import (
     CHALLENGER,
     CHAMPION,
     download_model_files,
@@ -31,9 +34,6 @@ from forecasting.registry import (
     set_alias,
     version_by_alias,
 )
-from forecasting.splits import Splits, read_splits
-from forecasting.tracking import use_tracking
-from forecasting.windows import WindowBatch, WindowDataset
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 

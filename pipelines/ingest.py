@@ -4,7 +4,7 @@ The source is a built-in data set, a local CSV/Parquet file or any fsspec URL (h
 gs, ...), optionally pinned by ``ingest.sha256`` and cut at ``ingest.until``. A source that
 cannot be read or fails its pin stops the stage before anything is written. Each ingest adds a
 new, read-only snapshot folder beside the old ones and points ``manifest.json`` at it; no
-snapshot is ever edited (``forecasting.snapshots``). ``ingest.keep_snapshots`` (default: keep
+snapshot is ever edited (``forecasting.data.snapshots``). ``ingest.keep_snapshots`` (default: keep
 all) then deletes all but the current one and the most recently written others.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from forecasting.fetching import fetch
-from forecasting.snapshots import prune_snapshots, write_snapshot
-from forecasting.sources import ColumnMapping, TableFormat, as_of, parse
+from forecasting.data.fetching import fetch
+from forecasting.data.snapshots import prune_snapshots, write_snapshot
+from forecasting.data.sources import ColumnMapping, TableFormat, as_of, parse
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 

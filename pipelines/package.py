@@ -14,7 +14,13 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from forecasting.bento import (
+from forecasting.core.files import file_sha256, write_json
+from forecasting.data.requests import recent_requests
+from forecasting.data.splits import read_splits
+from forecasting.model.network import load_model
+from forecasting.registry.tracking import use_tracking
+from forecasting.registry.versions import CHAMPION, download_model_files, version_by_alias
+from forecasting.serving.bento import (
     build_bento,
     export_bento,
     import_model,
@@ -22,12 +28,7 @@ from forecasting.bento import (
     model_tag,
     serve_bento,
 )
-from forecasting.files import file_sha256, write_json
-from forecasting.model import load_model
-from forecasting.parity import check_parity
-from forecasting.registry import CHAMPION, download_model_files, version_by_alias
-from forecasting.splits import read_splits, recent_requests
-from forecasting.tracking import use_tracking
+from forecasting.serving.parity import check_parity
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from forecasting.timestamps import EPOCH_UNITS, check_timezone
+from forecasting.data.timestamps import EPOCH_UNITS, check_timezone
 
 
 class Section(BaseModel):

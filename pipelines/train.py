@@ -11,25 +11,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.checkpoints import load_checkpoint, remove_checkpoint
-from forecasting.datasets import training_windows, validation_windows
-from forecasting.distributed import current_world
-from forecasting.drift import PROFILE_ARTIFACT, ValueProfile
-from forecasting.files import json_sha256, write_atomically, write_json
-from forecasting.lineage import data_fingerprint, dvc_lock_hashes, environment, git_commit
-from forecasting.model import ModelConfig, save_model
-from forecasting.periods import steps_per_day, steps_per_week
-from forecasting.plots import learning_curve
-from forecasting.splits import SPLITS, Splits, latest_request, read_splits
-from forecasting.tracking import use_tracking
-from forecasting.training import (
+from forecasting.core.files import json_sha256, write_atomically, write_json
+from forecasting.core.periods import steps_per_day, steps_per_week
+from forecasting.core.plots import learning_curve
+from forecasting.data.drift import PROFILE_ARTIFACT, ValueProfile
+from forecasting.data.requests import latest_request
+from forecasting.data.splits import SPLITS, Splits, read_splits
+from forecasting.model.datasets import training_windows, validation_windows
+from forecasting.model.network import ModelConfig, save_model
+from forecasting.model.windows import WindowDataset
+from forecasting.registry.provenance import (
+    data_fingerprint,
+    dvc_lock_hashes,
+    environment,
+    git_commit,
+)
+from forecasting.registry.tracking import use_tracking
+from forecasting.training.checkpoints import load_checkpoint, remove_checkpoint
+from forecasting.training.distributed import current_world
+from forecasting.training.loop import (
     EpochRecord,
     TrainingConfig,
     TrainingInterrupted,
     run_fingerprint,
     train_model,
 )
-from forecasting.windows import WindowDataset
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.contract import ContractSettings, validate_frame
-from forecasting.drift import PROFILE_ARTIFACT, ValueProfile, compare, seasonal_shape
-from forecasting.files import write_atomically, write_json
-from forecasting.gaps import GapError, fill_gaps, find_gaps
-from forecasting.plots import seasonal_shapes, series_overview
-from forecasting.registry import CHAMPION, version_by_alias
-from forecasting.snapshots import current_manifest, read_snapshot
-from forecasting.splits import split_chronologically
-from forecasting.tracking import connect, existing_store
+from forecasting.core.files import write_atomically, write_json
+from forecasting.core.plots import seasonal_shapes, series_overview
+from forecasting.data.contract import ContractSettings, validate_frame
+from forecasting.data.drift import PROFILE_ARTIFACT, ValueProfile, compare, seasonal_shape
+from forecasting.data.gaps import GapError, fill_gaps, find_gaps
+from forecasting.data.snapshots import current_manifest, read_snapshot
+from forecasting.data.splits import split_chronologically
+from forecasting.registry.tracking import connect, existing_store
+from forecasting.registry.versions import CHAMPION, version_by_alias
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 

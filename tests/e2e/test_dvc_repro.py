@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from forecasting.bento import serve_bento
+from forecasting.serving.bento import serve_bento
 from tests.conftest import copy_pipeline_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -108,7 +108,7 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
     assert "Running stage" not in again.stdout and "up to date" in again.stdout
 
     # Lineage: the whole chain agrees after a clean run ...
-    lineage = [str(BIN / "python"), "-m", "pipelines.lineage"]
+    lineage = [str(BIN / "python"), "-m", "pipelines.ops.lineage"]
     chain = _run(lineage, repo, env)
     assert "chain complete" in chain.stdout, chain.stdout
     assert manifest["bento_tag"] in chain.stdout and commit in chain.stdout

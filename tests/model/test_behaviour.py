@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from forecasting.datasets import training_windows, validation_windows
-from forecasting.model import ModelConfig, RecurrentForecaster
-from forecasting.periods import week_phase
-from forecasting.splits import split_chronologically
-from forecasting.training import TrainingConfig, train_model
+from forecasting.core.periods import week_phase
+from forecasting.data.splits import split_chronologically
+from forecasting.model.datasets import training_windows, validation_windows
+from forecasting.model.network import ModelConfig, RecurrentForecaster
+from forecasting.training.loop import TrainingConfig, train_model
 from tests.conftest import synthetic_series
 
 pytestmark = pytest.mark.slow

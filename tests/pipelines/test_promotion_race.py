@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from forecasting import champion
-from forecasting.registry import CHAMPION, version_by_alias
+from forecasting.registry import champion
+from forecasting.registry.versions import CHAMPION, version_by_alias
 
 NAME = "demand-forecaster"
 

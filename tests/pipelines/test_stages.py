@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecasting import champion
-from forecasting.registry import CHAMPION, version_by_alias
+from forecasting.registry import champion
+from forecasting.registry.versions import CHAMPION, version_by_alias
 from pipelines import evaluate, ingest, package, train, validate
 from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, write_params
 

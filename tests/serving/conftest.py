@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from forecasting.bento import serve_bento
+from forecasting.serving.bento import serve_bento
 from pipelines import evaluate, ingest, package, train, validate
 from tests.conftest import tiny_pipeline_run
 

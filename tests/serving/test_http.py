@@ -118,7 +118,7 @@ def test_a_bento_serves_its_packed_model_even_when_the_store_has_a_newer_one(
 
     import bentoml
 
-    from forecasting.bento import import_model, packed_model_tag, serve_bento
+    from forecasting.serving.bento import import_model, packed_model_tag, serve_bento
 
     _, manifest = server
     packed = bentoml.models.get(packed_model_tag(manifest["bento_tag"]))
@@ -143,9 +143,9 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_forecast(server):
     import bentoml
     import numpy as np
 
-    from forecasting.bento import packed_model_tag
-    from forecasting.inference import forecast_many
-    from forecasting.model import load_model
+    from forecasting.model.inference import forecast_many
+    from forecasting.model.network import load_model
+    from forecasting.serving.bento import packed_model_tag
 
     url, manifest = server
     frame = synthetic_series(days=9)

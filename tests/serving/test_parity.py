@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecasting.bento import in_process_service, packed_model_tag
-from forecasting.parity import ParityReport, check_parity
-from forecasting.registry import CHAMPION
-from forecasting.splits import read_splits, recent_requests
-from forecasting.tracking import use_tracking
+from forecasting.data.requests import recent_requests
+from forecasting.data.splits import read_splits
+from forecasting.registry.tracking import use_tracking
+from forecasting.registry.versions import CHAMPION
+from forecasting.serving.bento import in_process_service, packed_model_tag
+from forecasting.serving.parity import ParityReport, check_parity
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 PROBE = (
-    "import json, forecasting.service as s\n"
+    "import json, forecasting.serving.service as s\n"
     "print(json.dumps(s.Forecaster.config.get('tracing', {})))\n"
 )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from forecasting.bento import free_port, wait_until_ready
+from forecasting.serving.bento import free_port, wait_until_ready
 from pipelines import evaluate, ingest, train, validate
 from tests.conftest import reset_tracking_state, synthetic_series, tiny_params, write_params
 

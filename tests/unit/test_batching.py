@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from forecasting.batching import BatchingConfig, MicroBatcher
+from forecasting.serving.batching import BatchingConfig, MicroBatcher
 
 
 class RecordingModel:

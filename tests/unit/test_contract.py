@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.contract import ContractSettings, validate_frame
-from forecasting.sources import ColumnMapping, canonical
-from forecasting.splits import split_chronologically
+from forecasting.data.contract import ContractSettings, validate_frame
+from forecasting.data.sources import ColumnMapping, canonical
+from forecasting.data.splits import split_chronologically
 from tests.conftest import synthetic_series
 
 SETTINGS = ContractSettings(freq="30min", min_value=0, max_value=100_000, min_rows_per_series=200)

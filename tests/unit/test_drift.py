@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.drift import ValueProfile, compare, seasonal_shape
+from forecasting.data.drift import ValueProfile, compare, seasonal_shape
 
 
 def test_the_same_distribution_does_not_drift_and_a_shift_does():

@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Imported by name, not by an import statement: the package stage builds the bento from it.
-LOADED_BY_NAME = {"package": ["forecasting.service"]}
+LOADED_BY_NAME = {"package": ["forecasting.serving.service"]}
 
 
 def _file_of(module: str) -> Path | None:
@@ -59,6 +59,6 @@ def test_every_module_a_stage_imports_is_one_of_its_deps(stage):
 
 
 def test_the_service_module_named_for_the_bento_is_the_one_checked():
-    from forecasting.bento import SERVICE_IMPORT
+    from forecasting.serving.bento import SERVICE_IMPORT
 
     assert SERVICE_IMPORT.split(":")[0] in LOADED_BY_NAME["package"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from forecasting.gaps import GapError, fill_gaps, find_gaps
+from forecasting.data.gaps import GapError, fill_gaps, find_gaps
 from tests.conftest import synthetic_series
 
 

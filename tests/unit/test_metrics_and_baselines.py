@@ -1,10 +1,15 @@
 import numpy as np
 import pytest
 
-from forecasting.baselines import baseline_forecasters, holt_winters, naive, seasonal_naive
-from forecasting.evidence import paired_bootstrap
-from forecasting.metrics import mae_by_series, mase_scale, score, smape
-from forecasting.promotion import GatePolicy, decide
+from forecasting.evaluation.baselines import (
+    baseline_forecasters,
+    holt_winters,
+    naive,
+    seasonal_naive,
+)
+from forecasting.evaluation.evidence import paired_bootstrap
+from forecasting.evaluation.gate import GatePolicy, decide
+from forecasting.evaluation.metrics import mae_by_series, mase_scale, score, smape
 
 
 def test_score_on_known_errors():

@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from forecasting.model import (
+from forecasting.model.network import (
     SHA_FILE,
     WEIGHTS_FILE,
     ModelConfig,

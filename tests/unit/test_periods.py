@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from forecasting.periods import (
+from forecasting.core.periods import (
     future_isoformats,
     future_timestamps,
     steps_per_day,

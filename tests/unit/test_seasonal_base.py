@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from forecasting.baselines import seasonal_naive
-from forecasting.model import ModelConfig, RecurrentForecaster
-from forecasting.seasonal_base import FixedLagBase, LagMixtureBase, WeeklyTrend
+from forecasting.evaluation.baselines import seasonal_naive
+from forecasting.model.network import ModelConfig, RecurrentForecaster
+from forecasting.model.seasonal_base import FixedLagBase, LagMixtureBase, WeeklyTrend
 
 DAY, WEEK = 48, 336
 

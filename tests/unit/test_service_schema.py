@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from forecasting.service_schema import BatchRequest, ForecastRequest
+from forecasting.serving.schema import BatchRequest, ForecastRequest
 
 
 def _errors(model: type, raw: str) -> list[dict]:

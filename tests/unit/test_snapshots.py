@@ -8,8 +8,8 @@ import os
 import pandas as pd
 import pytest
 
-from forecasting.fetching import SourceError
-from forecasting.snapshots import (
+from forecasting.data.fetching import SourceError
+from forecasting.data.snapshots import (
     current_manifest,
     list_snapshots,
     prune_snapshots,

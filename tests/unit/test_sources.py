@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from forecasting.fetching import SourceError, fetch
-from forecasting.sources import ColumnMapping, TableFormat, as_of, parse, read_source
+from forecasting.data.fetching import SourceError, fetch
+from forecasting.data.sources import ColumnMapping, TableFormat, as_of, parse, read_source
 from tests.conftest import synthetic_series
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.timestamps import TimestampError, check_timezone, parse_timestamps
+from forecasting.data.timestamps import TimestampError, check_timezone, parse_timestamps
 
 
 def _parsed(values, **options) -> list[pd.Timestamp]:

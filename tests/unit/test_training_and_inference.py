@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from forecasting.datasets import training_windows, validation_windows
-from forecasting.inference import RequestError, forecast_many
-from forecasting.model import ModelConfig, RecurrentForecaster
-from forecasting.sources import ColumnMapping, canonical
-from forecasting.splits import split_chronologically
-from forecasting.training import TrainingConfig, clip_gradients, evaluate_loss, train_model
+from forecasting.data.sources import ColumnMapping, canonical
+from forecasting.data.splits import split_chronologically
+from forecasting.model.datasets import training_windows, validation_windows
+from forecasting.model.inference import RequestError, forecast_many
+from forecasting.model.network import ModelConfig, RecurrentForecaster
+from forecasting.training.loop import TrainingConfig, clip_gradients, evaluate_loss, train_model
 from tests.conftest import synthetic_series
 
 CONFIG = ModelConfig(input_length=96, horizon=24, hidden_size=8, patch_length=24, seasonal_lag=48)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecasting.windows import SeriesArrays, WindowDataset
+from forecasting.model.windows import SeriesArrays, WindowDataset
 
 
 def _series(n: int, name: str = "a", offset: float = 0.0) -> SeriesArrays:
@@ -50,7 +50,7 @@ def test_series_shorter_than_a_window_yields_no_window():
 
 
 def test_latest_request_is_the_first_series_last_window_in_time_order():
-    from forecasting.splits import latest_request
+    from forecasting.data.requests import latest_request
 
     stamps = pd.date_range("2024-01-01", periods=6, freq="30min")
     frame = pd.DataFrame(

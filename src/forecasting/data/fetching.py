@@ -1,6 +1,6 @@
 """Fetching a source's bytes: a local file read in place or any fsspec URL, pinned by sha256.
 
-Nothing is parsed here (``forecasting.sources`` does that); a source that cannot be read, or
+Nothing is parsed here (``forecasting.data.sources`` does that); a source that cannot be read, or
 whose bytes are not the pinned ones, raises ``SourceError`` before anything is written.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forecasting.files import file_sha256
+from forecasting.core.files import file_sha256
 
 DEFAULT_TIMEOUT_S = 60.0  # seconds a URL source may stay silent (ingest.timeout_s)
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 
-from forecasting.files import file_sha256
-from forecasting.model import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
+from forecasting.core.artifacts import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
+from forecasting.core.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
-SERVICE_MODULE = "forecasting.service"
+SERVICE_MODULE = "forecasting.serving.service"
 SERVICE_IMPORT = f"{SERVICE_MODULE}:Forecaster"
 # What the container installs (the local `bentoml serve` uses this environment instead).
 # torch's "+cpu" build exists only on PyTorch's CPU index: pinning it keeps the multi-GB CUDA
@@ -80,7 +80,7 @@ def import_model(files: Path, tag: str, metadata: dict[str, Any]) -> str:
 
 @contextlib.contextmanager
 def _service_module_for(model: str) -> Iterator[Any]:
-    """``forecasting.service`` imported for BentoML model ``model``.
+    """``forecasting.serving.service`` imported for BentoML model ``model``.
 
     The service reads ``FORECASTER_MODEL_TAG`` when it is imported; a process that already
     imported it for another model (a test packaging twice) re-imports it, so the bento packs,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from forecasting.files import json_sha256, write_atomically
+from forecasting.core.files import json_sha256, write_atomically
 
 logger = logging.getLogger(__name__)
 

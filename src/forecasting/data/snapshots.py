@@ -26,8 +26,8 @@ from typing import Any
 
 import pandas as pd
 
-from forecasting.fetching import SourceError
-from forecasting.files import file_sha256, write_json
+from forecasting.data.fetching import SourceError
+from forecasting.core.files import file_sha256, write_json
 
 SNAPSHOTS_DIR = "snapshots"
 SNAPSHOT_FILE = "series.parquet"

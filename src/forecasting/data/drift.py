@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.periods import steps_per_day, week_phase
+from forecasting.core.periods import steps_per_day, week_phase
 
 PROFILE_ARTIFACT = "data/profile.json"
 _EPS = 1e-4  # an empty bin would make PSI infinite

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from forecasting.evidence import PairedComparison
+from forecasting.evaluation.evidence import PairedComparison
 
 
 @dataclass(frozen=True)

@@ -23,18 +23,18 @@ import pydantic_core
 from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
 
-from forecasting.batching import BatchingConfig, MicroBatcher
-from forecasting.inference import RequestError, prepare_requests, run_model, to_forecasts
-from forecasting.model import load_model
-from forecasting.request_guard import InFlight, RequestGuard
-from forecasting.service_schema import (
+from forecasting.model.inference import RequestError, prepare_requests, run_model, to_forecasts
+from forecasting.model.network import load_model
+from forecasting.serving.batching import BatchingConfig, MicroBatcher
+from forecasting.serving.guard import InFlight, RequestGuard
+from forecasting.serving.metrics import BATCH_ROWS
+from forecasting.serving.schema import (
     BatchRequest,
     BatchResponse,
     ForecastRequest,
     ForecastResponse,
     SeriesItem,
 )
-from forecasting.serving_metrics import BATCH_ROWS
 
 # GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
 # answers paths it has a route for, so /forecast, /livez, /metrics etc. are untouched.

@@ -7,7 +7,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from forecasting.files import file_sha256
+from forecasting.core.files import file_sha256
 
 
 def git_commit(repo_root: Path) -> tuple[str, bool]:

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from forecasting.core.artifacts import WEIGHTS_FILE
+
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
@@ -65,8 +67,6 @@ def download_model_files(name: str, version: str, destination: Path) -> Path:
 
     """
     import mlflow
-
-    from forecasting.model import WEIGHTS_FILE  # here: the registry's lookups need no torch
 
     local = Path(
         mlflow.artifacts.download_artifacts(

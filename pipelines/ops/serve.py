@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from forecasting.bento import serve_command
+from forecasting.serving.bento import serve_command
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 

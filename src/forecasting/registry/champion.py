@@ -8,7 +8,7 @@ was evaluated against.
 
 Every move is appended to the registered model's tags as ``champion.event.<n>`` (JSON: when,
 what, from which version to which, by whom, why), so the history survives in the registry itself
-and ``python -m pipelines.history`` can print it.
+and ``python -m pipelines.ops.history`` can print it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from forecasting.registry import CHAMPION, set_alias, tag_version, version_by_alias
+from forecasting.core.errors import ForecastingError
+from forecasting.registry.versions import CHAMPION, set_alias, tag_version, version_by_alias
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class ChampionChanged(RuntimeError):
     """The champion moved between evaluation and promotion; nothing was overwritten."""
 
 
-class LockTimeout(RuntimeError):
+class LockTimeout(ForecastingError):
     """Another pipeline held the promotion lock for too long."""
 
 

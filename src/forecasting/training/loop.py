@@ -17,11 +17,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from forecasting import distributed
-from forecasting.checkpoints import Checkpoint, fingerprint, load_checkpoint
-from forecasting.distributed import World, current_world, device_for
-from forecasting.model import ModelConfig, RecurrentForecaster
-from forecasting.windows import WindowBatch, WindowDataset, collate_batch
+from forecasting.model.network import ModelConfig, RecurrentForecaster
+from forecasting.model.windows import WindowBatch, WindowDataset, collate_batch
+from forecasting.training import distributed
+from forecasting.training.checkpoints import Checkpoint, fingerprint, load_checkpoint
+from forecasting.training.distributed import World, current_world, device_for
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The forecast windows drawn from the chronological splits (``forecasting.splits``).
+"""The forecast windows drawn from the chronological splits (``forecasting.data.splits``).
 
 Validation and test windows read their inputs from the data before their split (so the first
 forecast of the test period starts right at its first point) while their targets stay inside it.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.periods import week_phase
-from forecasting.splits import SPLITS, Splits
-from forecasting.windows import SeriesArrays, WindowDataset
+from forecasting.core.periods import week_phase
+from forecasting.data.splits import SPLITS, Splits
+from forecasting.model.windows import SeriesArrays, WindowDataset
 
 
 def _arrays(frame: pd.DataFrame, freq: str) -> dict[str, SeriesArrays]:

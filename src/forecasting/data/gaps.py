@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.periods import step_of
+from forecasting.core.periods import step_of
 
 SHOWN_GAPS = 20  # gaps listed in the report; the counts cover all of them
 

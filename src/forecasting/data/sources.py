@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.fetching import Fetched, SourceError, fetch
-from forecasting.timestamps import TimestampError, parse_timestamps
+from forecasting.data.fetching import Fetched, SourceError, fetch
+from forecasting.data.timestamps import TimestampError, parse_timestamps
 
 logger = logging.getLogger(__name__)
 

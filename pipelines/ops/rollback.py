@@ -10,8 +10,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from forecasting import champion
-from forecasting.tracking import use_tracking
+from forecasting.registry import champion
+from forecasting.registry.tracking import use_tracking
 from pipelines._stage import exit_with, run_stage
 from pipelines.params import Params
 

@@ -1,4 +1,4 @@
-"""Chronological splits of the validated series, and forecast requests drawn from them.
+"""Chronological splits of the validated series, as the validate stage writes them.
 
 Pandas only (no PyTorch): the validate and package stages import this without paying for torch.
 """
@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -43,45 +41,6 @@ def split_chronologically(frame: pd.DataFrame, val_fraction: float, test_fractio
     counts = np.stack([rows - val_rows - test_rows, val_rows, test_rows], axis=1)  # [series, 3]
     labels = np.repeat(np.tile(np.arange(3, dtype=np.int8), len(rows)), counts.ravel())
     return Splits(*(frame[labels == split].reset_index(drop=True) for split in range(3)))
-
-
-def latest_request(frame: pd.DataFrame, input_length: int) -> dict[str, Any]:
-    """A forecast request from the end of ``frame``, as the service and the pyfunc take it.
-
-    The first series' last ``input_length`` values (oldest first) and the time of the last one.
-    """
-    return recent_requests(frame, input_length, count=1)[0]
-
-
-def recent_requests(
-    frame: pd.DataFrame, input_length: int, count: int, stride: int = 1
-) -> list[dict[str, Any]]:
-    """Up to ``count`` requests from the end of ``frame``, newest first.
-
-    The latest window of each series in turn, then windows ending ``stride``, ``2 * stride``,
-    ... steps earlier.
-    """
-    series = [group.sort_values("timestamp") for _, group in frame.groupby("series_id", sort=True)]
-    requests: list[dict[str, Any]] = []
-    shift = 0
-    while len(requests) < count:
-        added = False
-        for rows in series:
-            end = len(rows) - shift
-            if end < input_length or len(requests) == count:
-                continue
-            window = rows.iloc[end - input_length : end]
-            requests.append(
-                {
-                    "values": window["value"].astype(float).tolist(),
-                    "end": pd.Timestamp(window["timestamp"].iloc[-1]).isoformat(),
-                }
-            )
-            added = True
-        if not added:
-            break
-        shift += stride
-    return requests
 
 
 def read_splits(directory: Path) -> Splits:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecasting.model import RecurrentForecaster
-from forecasting.periods import future_isoformats, step_of, week_phase_of_nanos
+from forecasting.core.periods import future_isoformats, step_of, week_phase_of_nanos
+from forecasting.model.network import RecurrentForecaster
 
 
 class RequestError(ValueError):

@@ -25,12 +25,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
-from forecasting.files import file_sha256
-from forecasting.seasonal_base import FixedLagBase, LagMixtureBase, WeeklyTrend
+from forecasting.core.artifacts import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
+from forecasting.core.files import file_sha256
+from forecasting.model.seasonal_base import FixedLagBase, LagMixtureBase, WeeklyTrend
 
-WEIGHTS_FILE = "weights.safetensors"
-CONFIG_FILE = "model_config.json"
-SHA_FILE = "weights.sha256"  # the digest recorded at training time, as a JSON string
 CALENDAR_FEATURES = 4  # sin/cos of time of day, sin/cos of day of week
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forecasting.files import file_sha256
-from forecasting.lineage import data_fingerprint, dvc_lock_hashes
-from forecasting.registry import CHAMPION, version_by_alias
-from forecasting.splits import SPLITS
-from forecasting.tracking import use_tracking
+from forecasting.core.files import file_sha256
+from forecasting.data.splits import SPLITS
+from forecasting.registry.provenance import data_fingerprint, dvc_lock_hashes
+from forecasting.registry.tracking import use_tracking
+from forecasting.registry.versions import CHAMPION, version_by_alias
 from pipelines.params import ParamsError, load_params
 
 logger = logging.getLogger("pipelines.lineage")
@@ -151,7 +151,7 @@ def chain(params_path: Path, version: str | None) -> list[Link]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.lineage", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipelines.ops.lineage", description=__doc__)
     parser.add_argument("--version", help="a registered version (default: the champion)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)

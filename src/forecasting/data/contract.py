@@ -84,7 +84,7 @@ def _expectations(settings: ContractSettings) -> list[tuple[Any, str]]:
     """The suite: (expectation, why it matters) pairs."""
     import great_expectations as gx
 
-    from forecasting.periods import step_of
+    from forecasting.core.periods import step_of
 
     step_seconds = step_of(settings.freq).total_seconds()
     e = gx.expectations

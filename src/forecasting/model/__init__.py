@@ -1,0 +1,1 @@
+"""The network, its seasonal base, the windows it reads and the requests it answers (ships in the Bento)."""

@@ -1,0 +1,1 @@
+"""The MLflow side: the tracking store, versions and aliases, the champion's moves, provenance, the loader."""

@@ -1,0 +1,1 @@
+"""The ``forecaster`` Bento: the service, its schema and guard, batching, the build, parity."""

@@ -1,0 +1,1 @@
+"""Fitting the network: the epoch loop, checkpoints and the ``torchrun`` helpers."""
