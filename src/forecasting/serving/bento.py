@@ -25,6 +25,14 @@ logger = logging.getLogger(__name__)
 
 SERVICE_MODULE = "forecasting.serving.service"
 SERVICE_IMPORT = f"{SERVICE_MODULE}:Forecaster"
+# What the Bento ships of the library (paths under src/): what the service imports, nothing of
+# training or evaluation. tests/unit/test_layering.py checks it against the service's imports.
+BENTO_INCLUDE = [
+    "forecasting/__init__.py",
+    "forecasting/core/*.py",
+    "forecasting/model/*.py",
+    "forecasting/serving/*.py",
+]
 # What the container installs (the local `bentoml serve` uses this environment instead).
 # torch's "+cpu" build exists only on PyTorch's CPU index: pinning it keeps the multi-GB CUDA
 # wheels out of the image (PyPI's Linux torch bundles CUDA).
@@ -125,7 +133,7 @@ def build_bento(
         bento = bentoml.bentos.build(
             SERVICE_IMPORT,
             labels=labels,
-            include=["forecasting/**/*.py"],
+            include=BENTO_INCLUDE,
             build_ctx=str(source_root),
             envs=[
                 BentoEnvSchema(name=key, value=value) for key, value in sorted(environment.items())
