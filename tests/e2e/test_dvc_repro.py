@@ -44,6 +44,17 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
     assert "Running stage" not in second.stdout
     assert "Data and pipelines are up to date" in second.stdout
 
+    # Editing the network re-runs what uses it, never ingest or validate (their deps name
+    # only data/ and core/ code, and the registry lookups).
+    network = repo / "src/forecasting/model/network.py"
+    original = network.read_text()
+    network.write_text(original + "\n# an edit\n")
+    stale = json.loads(_run([str(BIN / "dvc"), "status", "--json"], repo, env).stdout)
+    assert {"train", "evaluate", "package"} <= set(stale) and not {"ingest", "validate"} & set(
+        stale
+    ), stale
+    network.write_text(original)
+
     shown = json.loads(_run([str(BIN / "dvc"), "metrics", "show", "--json"], repo, env).stdout)
     metrics = next(iter(shown.values()))["data"]["reports/evaluate/metrics.json"]["data"]
     assert set(metrics["baselines"]) == {
