@@ -92,8 +92,11 @@ container: $(STAMP) ## build the packaged Bento's image (needs Docker) tagged wi
 	  $(BIN)/bentoml get $$tag >/dev/null 2>&1 || $(BIN)/bentoml import models/package/forecaster.bento; \
 	  $(BIN)/bentoml containerize $$tag --image-tag $(IMAGE):v$$version && docker push $(IMAGE):v$$version
 
-bench: $(STAMP) ## run the benchmarks (results under reports/bench/)
-	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
+# The benchmark scripts; benchmarks/_meta.py (their date/commit/processor helper) and report.py are not.
+BENCHMARKS := $(filter-out benchmarks/report.py,$(wildcard benchmarks/[a-z]*.py))
+bench: $(STAMP) ## run the benchmarks (JSON under reports/bench/), then write docs/benchmarks.md from it
+	@for script in $(BENCHMARKS); do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
+	PYTHONPATH=. $(BIN)/python benchmarks/report.py
 
 clean: ## remove the environment (not data, models or the MLflow store)
 	rm -rf $(VENV)
