@@ -90,8 +90,8 @@ def provenance(run: Run) -> str:
     meta = run.get("meta")
     if not meta:
         return f"`{run['_file']}`: date, commit and processor not recorded"
-    commit = str(meta.get("commit", "unknown"))[:10] + (
-        " (uncommitted changes)" if meta.get("dirty") else ""
+    commit = f"`{str(meta.get('commit', 'unknown'))[:10]}`" + (
+        " (with uncommitted changes)" if meta.get("dirty") else ""
     )
     machine = ", ".join(
         str(part)
@@ -102,7 +102,7 @@ def provenance(run: Run) -> str:
         )
         if part
     )
-    line = f"`{run['_file']}`: {str(meta.get('date', 'date not recorded'))[:10]}, commit `{commit}`, {machine}"
+    line = f"`{run['_file']}`: {str(meta.get('date', 'date not recorded'))[:10]}, commit {commit}, {machine}"
     return line + (f". {meta['source']}" if meta.get("source") else "")
 
 
@@ -167,12 +167,13 @@ def data_scale(runs: list[Run]) -> list[str]:
                 f"| {number(size.get('bare_pandas_s'), 2)} / {number(size.get('bare_pandas_peak_mib'))} "
                 f"| {number(size.get('ingest_vs_bare_pandas'), 2, '×')} |"
             )
-        lines += [
-            "",
-            f"rows/s at 10^7 ÷ rows/s at 10^6: **{number(run.get('rows_per_s_10m_over_1m'), 2)}** "
-            "(goal: between 0.5 and 2).",
-            "",
-        ]
+        if run.get("rows_per_s_10m_over_1m") is not None:
+            lines += [
+                "",
+                f"rows/s at 10^7 ÷ rows/s at 10^6: **{run['rows_per_s_10m_over_1m']:.2f}** "
+                "(goal: between 0.5 and 2).",
+            ]
+        lines.append("")
     return lines[:-1]
 
 

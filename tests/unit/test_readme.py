@@ -75,7 +75,7 @@ def layout_problems(readme: str, root: Path) -> list[str]:
         )
     if extra:
         problems.append(
-            "in README.md's layout tree but not in the code (remove or rename the line): "
+            "in README.md's layout tree but not in the repository (remove or rename the line): "
             + ", ".join(extra)
         )
     return problems
@@ -108,7 +108,7 @@ def test_the_tree_check_names_a_missing_and_an_extra_module(tmp_path: Path) -> N
     assert problems == [
         "in the code but not in README.md's layout tree (add a line under its folder): "
         "pipelines/ops/serve.py",
-        "in README.md's layout tree but not in the code (remove or rename the line): "
+        "in README.md's layout tree but not in the repository (remove or rename the line): "
         "src/forecasting/core/gone.py",
     ]
 
