@@ -36,7 +36,8 @@ run, so read the **ratios**: absolute figures move with the processor (float ker
 instruction set; AVX2 and AVX-512 machines of the same size differ by up to 3x per forward pass
 here) and with whatever else the machine is doing. `make bench` runs every benchmark (each
 writes `reports/bench/<name>.json` with its date, commit and processor) and then
-`benchmarks/report.py`, which writes this page. Commit the JSON and this page together.
+`benchmarks/report.py`, which writes this page. Commit the JSON and this page together; to keep
+a run beside the next one, rename its file `<name>.<label>.json` (runs show oldest first).
 """
 
 ABOUT = {
