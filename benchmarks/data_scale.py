@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+
+from benchmarks._meta import run_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = Path("reports/bench/data_scale.json")
@@ -182,10 +183,7 @@ def main() -> None:
         else None
     )
     report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-        },
+        "meta": run_metadata(),
         "rows_per_series": args.rows_per_series,
         "sizes": results,
         "long_series": long_series,

@@ -36,6 +36,7 @@ import aiohttp
 import httpx
 import torch
 
+from benchmarks._meta import run_metadata
 from forecasting.data.requests import latest_request
 from forecasting.data.splits import read_splits
 from forecasting.model.inference import forecast_many
@@ -313,6 +314,7 @@ def main() -> None:
     limit = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     at1, at32 = served[0], served[-1]
     report = {
+        "meta": run_metadata(),
         "in_process": limit,
         "in_process_rounds": rounds,
         "bento": served,

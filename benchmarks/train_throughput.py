@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks._meta import run_metadata
 from forecasting.data.sources import ColumnMapping, read_source
 from forecasting.data.splits import split_chronologically
 from forecasting.model.datasets import training_windows, validation_windows
@@ -107,6 +108,7 @@ def main() -> None:
         )
     bare, project = statistics.median(bare_rounds), statistics.median(project_rounds)
     report = {
+        "meta": run_metadata(),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
         if device.type == "cuda"

@@ -1,0 +1,254 @@
+"""Write docs/benchmarks.md from the benchmarks' JSON under reports/bench/.
+
+Every ``reports/bench/<benchmark>[.<label>].json`` is one run of ``benchmarks/<benchmark>.py``
+(the script writes ``<benchmark>.json``; keep an older run beside it by renaming it to
+``<benchmark>.<label>.json``). Runs of one benchmark are shown side by side, oldest first, each
+with the date, commit and processor its ``"meta"`` records (``benchmarks/_meta.py``). ``make
+bench`` runs the benchmarks and then this script; ``tests/unit/test_readme.py`` checks that the
+page is what this script writes from the JSON in the repository.
+
+    PYTHONPATH=. python benchmarks/report.py [--bench reports/bench] [--output docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "reports" / "bench"
+OUTPUT = REPO / "docs" / "benchmarks.md"
+
+Run = dict[str, Any]
+
+HEADER = """\
+# Benchmarks
+
+<!-- Written by benchmarks/report.py from reports/bench/*.json. Do not edit by hand: change the
+JSON (a new run) or the script, then `PYTHONPATH=. python benchmarks/report.py`. -->
+
+Performance is measured by the scripts in `benchmarks/`, never by timed assertions in tests.
+Each one measures the project's code beside a reference run on the same machine in the same
+run, so read the **ratios**: absolute figures move with the processor (float kernels follow the
+instruction set; AVX2 and AVX-512 machines of the same size differ by up to 3x per forward pass
+here) and with whatever else the machine is doing. `make bench` runs every benchmark (each
+writes `reports/bench/<name>.json` with its date, commit and processor) and then
+`benchmarks/report.py`, which writes this page. Commit the JSON and this page together; to keep
+a run beside the next one, rename its file `<name>.<label>.json` (runs show oldest first).
+"""
+
+ABOUT = {
+    "train_throughput": (
+        "Training throughput",
+        "`benchmarks/train_throughput.py` trains the default model (params.yaml's `train` "
+        "section) on the same windows with the same batch size twice per round: with the "
+        "project's loop (`forecasting.training.loop.train_model`) and with a bare PyTorch loop "
+        "(windows pre-materialised as one tensor, no schedule, clipping or validation). The "
+        "loops alternate, so a noisy neighbour hits both; `ratio` is the median per-round "
+        "ratio of samples/s in training steps (goal: at least 0.95), `with validation` adds "
+        "the per-epoch validation pass and checkpoint the stage also runs.",
+    ),
+    "data_scale": (
+        "Data scale: ingest and validate",
+        "`benchmarks/data_scale.py` runs the real ingest and validate stages, each in its own "
+        "process as `dvc repro` runs them, on generated half-hourly CSVs of 10^4 to 10^7 rows "
+        "(series of 10^4 rows each) plus one single series of 10^6 rows, and records each "
+        "process's start-up (interpreter and imports) apart from its work, and its peak "
+        "memory. The reference is bare pandas on the same file (`read_csv`, ISO timestamps, "
+        "`to_parquet`), timed the same way. Goal: rows/s at 10^7 within 2x of rows/s at 10^6 "
+        "(cost grows linearly).",
+    ),
+    "serve_load": (
+        "Serving load",
+        "`benchmarks/serve_load.py` (needs `make run`) serves the packaged Bento and drives it "
+        "over loopback at concurrency 1, 8 and 32 with `wrk` (an aiohttp client where wrk is "
+        "missing). In the same run it measures the in-process limit (the same JSON parsing, "
+        "preprocessing and forward pass, called directly on one torch thread; taken three "
+        "times, median kept) and `mlflow models serve` of the same champion. The ratio to the "
+        "in-process limit is the median of five paired rounds (a short in-process run, then "
+        "3 s of wrk). The load generator shares the cores with the server.",
+    ),
+}
+
+
+def load_runs(bench: Path) -> dict[str, list[Run]]:
+    """Every JSON run under ``bench``, grouped by benchmark name and sorted by date."""
+    runs: dict[str, list[Run]] = {}
+    for path in sorted(bench.glob("*.json")):
+        run = json.loads(path.read_text())
+        run["_file"] = path.name
+        runs.setdefault(path.name.split(".", 1)[0], []).append(run)
+    for group in runs.values():
+        group.sort(key=lambda run: str(run.get("meta", {}).get("date", "")))
+    return runs
+
+
+def provenance(run: Run) -> str:
+    """``date · commit · processor`` of a run, as its ``meta`` records them."""
+    meta = run.get("meta")
+    if not meta:
+        return f"`{run['_file']}`: date, commit and processor not recorded"
+    commit = f"`{str(meta.get('commit', 'unknown'))[:10]}`" + (
+        " (with uncommitted changes)" if meta.get("dirty") else ""
+    )
+    machine = ", ".join(
+        str(part)
+        for part in (
+            meta.get("processor"),
+            meta.get("instruction_set"),
+            f"{meta['cpus']} cores" if meta.get("cpus") else None,
+        )
+        if part
+    )
+    line = f"`{run['_file']}`: {str(meta.get('date', 'date not recorded'))[:10]}, commit {commit}, {machine}"
+    return line + (f". {meta['source']}" if meta.get("source") else "")
+
+
+def number(value: Any, digits: int = 0, suffix: str = "") -> str:
+    """A figure with thousands separators, or a dash where the run did not record it."""
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def table(runs: list[Run], rows: list[tuple[str, Callable[[Run], str]]]) -> list[str]:
+    """One row per figure, one column per run."""
+    header = "| | " + " | ".join(f"run {i}" for i in range(1, len(runs) + 1)) + " |"
+    lines = [header, "|---" * (len(runs) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(cell(run) for run in runs) + " |" for name, cell in rows]
+    return lines
+
+
+def train_throughput(runs: list[Run]) -> list[str]:
+    """Samples/s of both loops and their ratio, one column per run."""
+    return table(
+        runs,
+        [
+            ("device, torch threads", lambda r: f"{r.get('device', '—')}, {r.get('torch_threads', '—')}"),
+            ("hidden size, batch, epochs, rounds", lambda r: ", ".join(str(r.get(k, "—")) for k in ("hidden_size", "batch_size", "epochs", "rounds"))),
+            ("bare loop, samples/s", lambda r: number(r.get("bare_samples_per_second"))),
+            ("project loop, samples/s", lambda r: number(r.get("project_samples_per_second"))),
+            ("**ratio** (median of rounds)", lambda r: f"**{number(r.get('ratio'), 2)}**"),
+            ("per-round ratios", lambda r: _round_ratios(r)),
+            ("ratio with validation and checkpoints", lambda r: number(r.get("ratio_with_validation"), 2)),
+        ],
+    )  # fmt: skip
+
+
+def _round_ratios(run: Run) -> str:
+    if run.get("bare_rounds") and run.get("project_rounds"):
+        ratios = [p / b for p, b in zip(run["project_rounds"], run["bare_rounds"], strict=True)]
+        return f"{min(ratios):.2f} to {max(ratios):.2f}"
+    return str(run.get("round_ratios", "—"))
+
+
+def data_scale(runs: list[Run]) -> list[str]:
+    """A table per run: one row per size, and the linearity figure."""
+    lines: list[str] = []
+    for index, run in enumerate(runs, start=1):
+        lines += [
+            f"Run {index}:",
+            "",
+            "| rows | series | ingest s | validate s | rows/s (work) | start-up s | rows/s (wall) "
+            "| peak MiB | bare pandas s / MiB | ingest ÷ bare pandas |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        sizes = list(run.get("sizes", [])) + (
+            [run["long_series"]] if run.get("long_series") else []
+        )
+        for size in sizes:
+            lines.append(
+                f"| 10^{len(str(size['rows'])) - 1} | {number(size.get('series'))} "
+                f"| {number(size.get('ingest_s'), 2)} | {number(size.get('validate_s'), 2)} "
+                f"| {number(size.get('rows_per_s'))} | {number(size.get('startup_s'), 1)} "
+                f"| {number(size.get('rows_per_s_with_startup'))} | {number(size.get('peak_mib'))} "
+                f"| {number(size.get('bare_pandas_s'), 2)} / {number(size.get('bare_pandas_peak_mib'))} "
+                f"| {number(size.get('ingest_vs_bare_pandas'), 2, '×')} |"
+            )
+        if run.get("rows_per_s_10m_over_1m") is not None:
+            lines += [
+                "",
+                f"rows/s at 10^7 ÷ rows/s at 10^6: **{run['rows_per_s_10m_over_1m']:.2f}** "
+                "(goal: between 0.5 and 2).",
+            ]
+        lines.append("")
+    return lines[:-1]
+
+
+def _at(run: Run, concurrency: int, key: str) -> Any:
+    for level in run.get("bento", []):
+        if level.get("concurrency") == concurrency:
+            return level.get(key)
+    return None
+
+
+def _paired(run: Run) -> str:
+    pairs = run.get("paired_rounds") or []
+    return ", ".join(f"{pair['ratio']:.2f}" for pair in pairs) or "—"
+
+
+def serve_load(runs: list[Run]) -> list[str]:
+    """The in-process limit, the Bento at each concurrency and the peer, one column per run."""
+    return table(
+        runs,
+        [
+            ("in-process: JSON + preprocessing + forward, batch 1", lambda r: number(r.get("in_process", {}).get("request_ms_batch1"), 2, " ms")),
+            ("in-process: batched by 32, forecasts/s", lambda r: number(r.get("in_process", {}).get("forecasts_per_s_batch32"))),
+            ("Bento c=1: p50 (minus in-process)", lambda r: f"{number(_at(r, 1, 'p50_ms'), 2, ' ms')} (+{number(r.get('p50_c1_minus_in_process_ms'), 2)})"),
+            ("Bento c=8: req/s", lambda r: number(_at(r, 8, "requests_per_s"))),
+            ("Bento c=32: req/s, p50, p99", lambda r: f"{number(_at(r, 32, 'requests_per_s'))}, {number(_at(r, 32, 'p50_ms'), 0, ' ms')}, {number(_at(r, 32, 'p99_ms'), 0, ' ms')}"),
+            ("series per forward pass at c=32", lambda r: number(_at(r, 32, "mean_batch_rows"), 1)),
+            ("errors at c=32", lambda r: f"{number(_at(r, 32, 'errors'))} in {number(_at(r, 32, 'requests'))}"),
+            ("`mlflow models serve` c=32: req/s", lambda r: number(r.get("mlflow_models_serve", {}).get("requests_per_s"))),
+            ("**Bento c=32 ÷ mlflow models serve** (goal ≥ 2)", lambda r: f"**{number(r.get('rps_c32_vs_mlflow'), 1, '×')}**"),
+            ("paired rounds, Bento c=32 ÷ in-process batched", _paired),
+            ("**median of the paired rounds** (goal ≥ 0.5)", lambda r: f"**{number(r.get('rps_c32_vs_in_process_batched'), 2, '×')}**"),
+        ],
+    )  # fmt: skip
+
+
+RENDERERS: dict[str, Callable[[list[Run]], list[str]]] = {
+    "train_throughput": train_throughput,
+    "data_scale": data_scale,
+    "serve_load": serve_load,
+}
+
+
+def generic(runs: list[Run]) -> list[str]:
+    """A benchmark this script does not know yet: its top-level figures, one column per run."""
+    keys = sorted({k for run in runs for k, v in run.items() if isinstance(v, int | float)})
+    return table(runs, [(key, lambda r, key=key: number(r.get(key), 3)) for key in keys])
+
+
+def render(runs: dict[str, list[Run]]) -> str:
+    """The whole page: the header, then one section per benchmark (known ones first)."""
+    lines = [HEADER]
+    for name in [*RENDERERS, *sorted(set(runs) - set(RENDERERS))]:
+        title, about = ABOUT.get(name, (name, f"`benchmarks/{name}.py`."))
+        lines += [f"## {title}", "", about, ""]
+        if name not in runs:
+            lines += ["No results yet: run `make bench`.", ""]
+            continue
+        lines += ["Runs:", ""]
+        lines += [f"{i}. {provenance(run)}" for i, run in enumerate(runs[name], start=1)]
+        lines += ["", *RENDERERS.get(name, generic)(runs[name]), ""]
+        notes = [run["meta"]["notes"] for run in runs[name] if run.get("meta", {}).get("notes")]
+        lines += [*(f"{note}\n" for note in notes)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", type=Path, default=BENCH)
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render(load_runs(args.bench)))
+    print(f"wrote {args.output} from {args.bench}/*.json")
+
+
+if __name__ == "__main__":
+    main()
