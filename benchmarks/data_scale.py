@@ -117,8 +117,7 @@ def run_size(rows: int, rows_per_series: int, scratch: Path) -> dict[str, Any]:
     source = work / "series.csv"
     size = write_series(source, rows, rows_per_series)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["ingest"]["source"] = str(source)
-    params["ingest"]["columns"]["series_id"] = "site"
+    params["ingest"].update(source=str(source), columns={"series_id": "site"})
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     bare = timed_script(BARE_PANDAS, [str(source), str(work / "bare.parquet")], work)

@@ -40,16 +40,19 @@ class Paths(Section):
     reports: Path
 
 
+# Columns and Csv keep defaults (equal to params.yaml's, which tests/unit/test_params_defaults.py
+# checks) so that one column or one CSV option can be set without restating the others; every
+# other key is required.
 class Columns(Section):
-    timestamp: str
-    value: str
-    series_id: str | None
+    timestamp: str = "timestamp"
+    value: str = "value"
+    series_id: str | None = None
 
 
 class Csv(Section):
-    delimiter: str = Field(min_length=1, max_length=1)
-    decimal: str = Field(min_length=1, max_length=1)
-    encoding: str
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    decimal: str = Field(default=".", min_length=1, max_length=1)
+    encoding: str = "utf-8"
 
     @field_validator("encoding")
     @classmethod
