@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # CPU-only torch: on a laptop without the local wheel, add
 #   TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_INDEX ?=
+# torch's pin, read from pyproject.toml (the one pin list)
+TORCH_PIN := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, so the resolver never swaps in a multi-GB CUDA build
-	$(BIN)/python -m pip install --quiet torch==2.13.0 $(TORCH_INDEX)
+	$(BIN)/python -m pip install --quiet $(TORCH_PIN) $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 

@@ -28,18 +28,21 @@ class Base(Section):
     freq: str
     experiment: str
     registered_model: str
-    unit: str = Field("", max_length=20)  # the values' unit, for reports; "" = none given
+    unit: str = Field(max_length=20)  # the values' unit, for reports; "" = none given
 
 
 class Paths(Section):
     raw: Path
     validated: Path
     models: Path
-    checkpoints: Path = Path("models/checkpoints")
+    checkpoints: Path
     bento: Path
     reports: Path
 
 
+# Columns and Csv keep defaults (equal to params.yaml's, which tests/unit/test_params_defaults.py
+# checks) so that one column or one CSV option can be set without restating the others; every
+# other key is required.
 class Columns(Section):
     timestamp: str = "timestamp"
     value: str = "value"
@@ -63,14 +66,14 @@ class Csv(Section):
 
 class Ingest(Section):
     source: str
-    columns: Columns = Columns()
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    until: str | None = None
-    timeout_s: float = Field(default=60.0, gt=0)
-    keep_snapshots: int | None = Field(default=None, ge=1)
-    timestamp_format: str | None = None
-    timezone: str | None = None
-    csv: Csv = Csv()
+    columns: Columns
+    sha256: str | None = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    until: str | None
+    timeout_s: float = Field(gt=0)
+    keep_snapshots: int | None = Field(ge=1)
+    timestamp_format: str | None
+    timezone: str | None
+    csv: Csv
 
     @field_validator("timezone")
     @classmethod
@@ -93,12 +96,12 @@ class Validate(Section):
     test_fraction: float = Field(gt=0, lt=1)
     min_value: float
     max_value: float
-    on_gap: Literal["fail", "fill"] = "fail"
-    max_fill_steps: int = Field(default=4, ge=1, le=10_000)
-    on_drift: Literal["warn", "fail"] = "warn"
-    drift_psi: float = Field(default=0.25, gt=0)
-    drift_ks: float = Field(default=0.2, gt=0, le=1)
-    drift_shape: float = Field(default=0.1, gt=0)
+    on_gap: Literal["fail", "fill"]
+    max_fill_steps: int = Field(ge=1, le=10_000)
+    on_drift: Literal["warn", "fail"]
+    drift_psi: float = Field(gt=0)
+    drift_ks: float = Field(gt=0, le=1)
+    drift_shape: float = Field(gt=0)
 
     @model_validator(mode="after")
     def _bounds(self) -> Validate:
@@ -118,40 +121,40 @@ class Train(Section):
     dropout: float = Field(ge=0, lt=1)
     patch_length: int = Field(ge=1)
     seasonal_lag: int = Field(ge=0)
-    lag_mixture: bool = True
-    weekly_trend: bool = False
+    lag_mixture: bool
+    weekly_trend: bool
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     patience: int = Field(ge=1)
-    restore_best: bool = True
+    restore_best: bool
     grad_clip_norm: float = Field(gt=0)
     device: Literal["auto", "cpu", "cuda"]
-    resume: bool = True
+    resume: bool
 
 
 class Evaluate(Section):
     origin_step: int = Field(ge=1)
     min_improvement: float = Field(ge=0, lt=1)
-    require_beating_baselines: bool = True
-    promotion: Literal["auto", "manual"] = "auto"
-    baseline_confidence: float = Field(0.9, ge=0, le=1)
-    champion_confidence: float = Field(0.5, ge=0, le=1)
-    bootstrap_resamples: int = Field(10_000, ge=100)
-    holt_winters_weeks: int = Field(4, ge=0, description="history per Holt-Winters fit; 0 = off")
+    require_beating_baselines: bool
+    promotion: Literal["auto", "manual"]
+    baseline_confidence: float = Field(ge=0, le=1)
+    champion_confidence: float = Field(ge=0, le=1)
+    bootstrap_resamples: int = Field(ge=100)
+    holt_winters_weeks: int = Field(ge=0, description="history per Holt-Winters fit; 0 = off")
 
 
 class Package(Section):
     smoke_test_timeout_s: float = Field(gt=0)
     parity_tolerance: float = Field(gt=0)
-    parity_cases: int = Field(default=16, ge=1, le=256)
-    max_batch_size: int = Field(default=32, ge=1, le=1024)
-    max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    workers: int = Field(default=1, ge=1, le=64)
-    access_log: bool = False
-    tracing: bool = False
+    parity_cases: int = Field(ge=1, le=256)
+    max_batch_size: int = Field(ge=1, le=1024)
+    max_wait_ms: float = Field(ge=0, le=1000)
+    max_body_bytes: int = Field(ge=1024)
+    workers: int = Field(ge=1, le=64)
+    access_log: bool
+    tracing: bool
 
     def service_environment(self) -> dict[str, str]:
         """The service's settings, as the ``FORECASTER_*`` variables the bento carries."""

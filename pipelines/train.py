@@ -13,6 +13,7 @@ import pandas as pd
 
 from forecasting.core.files import json_sha256, write_atomically, write_json
 from forecasting.core.periods import steps_per_day, steps_per_week
+from forecasting.core.pins import exact_pins
 from forecasting.core.plots import learning_curve
 from forecasting.data.drift import PROFILE_ARTIFACT, ValueProfile
 from forecasting.data.requests import latest_request
@@ -41,15 +42,8 @@ from pipelines.params import Params
 
 logger = logging.getLogger("pipelines.train")
 # What the logged MLflow model needs to load and predict; explicit, so MLflow does not spend
-# seconds inferring requirements in a subprocess.
-MODEL_REQUIREMENTS = [
-    "torch==2.13.0",
-    "safetensors==0.8.0",
-    "numpy==2.4.6",
-    "pandas==3.1.1",
-    "pydantic==2.14.3",
-    "mlflow==3.17.2",
-]
+# seconds inferring requirements in a subprocess; the versions are pyproject.toml's.
+MODEL_REQUIREMENTS = exact_pins(["torch", "safetensors", "numpy", "pandas", "pydantic", "mlflow"])
 
 
 def model_config(params: Params) -> ModelConfig:

@@ -20,7 +20,13 @@ from tests.conftest import synthetic_series
 
 pytestmark = pytest.mark.slow
 CONFIG = ModelConfig(
-    input_length=96, horizon=24, hidden_size=16, patch_length=24, seasonal_lag=48, lag_mixture=True
+    input_length=96,
+    horizon=24,
+    hidden_size=16,
+    patch_length=24,
+    seasonal_lag=48,
+    lag_mixture=True,
+    weekly_trend=False,
 )
 
 

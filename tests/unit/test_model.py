@@ -1,9 +1,12 @@
+import json
 import pickle
 
 import pytest
 import torch
 
 from forecasting.model.network import (
+    CONFIG_FILE,
+    LEGACY_FIELDS,
     SHA_FILE,
     WEIGHTS_FILE,
     ModelConfig,
@@ -12,7 +15,16 @@ from forecasting.model.network import (
     save_model,
 )
 
-CONFIG = ModelConfig(input_length=96, horizon=24, hidden_size=8, patch_length=24, seasonal_lag=48)
+# Two-day windows: too short for the weekly trend, and a plain fixed-lag base.
+CONFIG = ModelConfig(
+    input_length=96,
+    horizon=24,
+    hidden_size=8,
+    patch_length=24,
+    seasonal_lag=48,
+    lag_mixture=False,
+    weekly_trend=False,
+)
 
 
 def _inputs(batch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,6 +72,31 @@ def test_save_and_load_round_trip_gives_identical_forecasts(tmp_path):
     values, phase = _inputs()
     with torch.no_grad():
         assert torch.equal(model(values, phase), loaded(values, phase))
+
+
+def test_a_config_saved_before_the_newer_fields_still_loads_as_it_was_trained(tmp_path):
+    """A champion saved before lag_mixture/weekly_trend existed has neither key in its JSON."""
+    model = RecurrentForecaster(CONFIG).eval()
+    digest = save_model(model, tmp_path)
+    saved = json.loads((tmp_path / CONFIG_FILE).read_text())
+    for key in LEGACY_FIELDS:
+        del saved[key]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(saved))
+    loaded = load_model(tmp_path, expected_sha256=digest)
+    # today's defaults turn both on; the old model gets the value it was trained with (off)
+    assert ModelConfig().lag_mixture and ModelConfig().weekly_trend
+    assert (loaded.config.lag_mixture, loaded.config.weekly_trend) == (False, False)
+    assert loaded.config == CONFIG
+    values, phase = _inputs()
+    with torch.no_grad():
+        assert torch.equal(model(values, phase), loaded(values, phase))
+
+
+def test_a_saved_config_with_the_newer_fields_keeps_its_own_values():
+    on = CONFIG.model_copy(update={"lag_mixture": True}).model_dump()
+    assert ModelConfig.from_saved(on).lag_mixture is True
+    with pytest.raises(ValueError, match="extra"):
+        ModelConfig.from_saved({**on, "not_a_field": 1})
 
 
 def test_tampered_weights_are_refused(tmp_path):

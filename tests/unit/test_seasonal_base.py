@@ -78,7 +78,12 @@ def test_a_lag_whose_day_lies_before_the_window_carries_no_change():
 @pytest.mark.parametrize(("lag_mixture", "kind"), [(False, FixedLagBase), (True, LagMixtureBase)])
 def test_the_config_chooses_the_base_and_a_fixed_lag_adds_no_parameters(lag_mixture, kind):
     config = ModelConfig(
-        input_length=96, horizon=24, hidden_size=8, seasonal_lag=48, lag_mixture=lag_mixture
+        input_length=96,
+        horizon=24,
+        hidden_size=8,
+        seasonal_lag=48,
+        lag_mixture=lag_mixture,
+        weekly_trend=False,
     )
     model = RecurrentForecaster(config)
     assert isinstance(model.base, kind)
@@ -107,4 +112,4 @@ def test_the_weekly_trend_needs_a_day_and_a_week_of_input():
         ModelConfig(input_length=384, horizon=48, seasonal_lag=336, weekly_trend=True)
     )
     assert "trend.gamma" in model.state_dict()
-    assert "trend.gamma" not in RecurrentForecaster(ModelConfig()).state_dict()
+    assert "trend.gamma" not in RecurrentForecaster(ModelConfig(weekly_trend=False)).state_dict()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,17 +32,30 @@ from forecasting.model.seasonal_base import FixedLagBase, LagMixtureBase, Weekly
 CALENDAR_FEATURES = 4  # sin/cos of time of day, sin/cos of day of week
 
 
+# Fields added after models were first saved, with the value every model saved before them
+# was trained with (the feature off). ``ModelConfig.from_saved`` fills them in when a
+# ``model_config.json`` lacks them, so a champion trained before still loads and forecasts as
+# it did; a new field goes here with its "off" value, never with today's default.
+LEGACY_FIELDS: dict[str, object] = {"lag_mixture": False, "weekly_trend": False}
+
+
 class ModelConfig(BaseModel):
-    """Everything needed to rebuild the network and prepare its inputs (saved beside the weights)."""
+    """Everything needed to rebuild the network and prepare its inputs (saved beside the weights).
+
+    The defaults are the ``train`` section of ``params.yaml`` (and ``base.freq``), so
+    ``ModelConfig()`` is the network the default pipeline trains; ``tests/unit/
+    test_params_defaults.py`` fails if the two drift apart. ``params.yaml`` stays the source:
+    the pipeline passes every field explicitly.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cell: Literal["lstm", "gru"] = "lstm"
-    input_length: int = Field(336, ge=2, description="observations the model reads")
+    input_length: int = Field(384, ge=2, description="observations the model reads")
     horizon: int = Field(48, ge=1, description="steps it forecasts")
-    hidden_size: int = Field(64, ge=1)
-    num_layers: int = Field(2, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    hidden_size: int = Field(48, ge=1)
+    num_layers: int = Field(1, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
     patch_length: int = Field(24, ge=1, description="input steps per recurrent step")
     seasonal_lag: int = Field(
         336,
@@ -50,18 +63,27 @@ class ModelConfig(BaseModel):
         description="the forecast is a residual over the value this many steps back; 0 = off",
     )
     lag_mixture: bool = Field(
-        False,
+        True,
         description="the base is a learned, calendar-dependent mixture of whole-day lags "
         "(starting as seasonal_lag); off: the value seasonal_lag back",
     )
     weekly_trend: bool = Field(
-        False,
+        True,
         description="add a learned share of yesterday's week-on-week change at each target's "
         "time of day to the base (needs input_length >= a day + a week)",
     )
     freq: str = "30min"
     steps_per_day: int = Field(48, ge=1)
     steps_per_week: int = Field(336, ge=1)
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> ModelConfig:
+        """A config read back from a ``model_config.json``, old ones included.
+
+        A key the file lacks because the model was saved before that field existed takes the
+        value in ``LEGACY_FIELDS`` (how such a model was trained), not today's default.
+        """
+        return cls.model_validate({**LEGACY_FIELDS, **data})
 
     @model_validator(mode="after")
     def _check_shapes(self) -> ModelConfig:
@@ -214,7 +236,7 @@ def load_model(directory: Path, expected_sha256: str | None = None) -> Recurrent
                 f"weights {weights} have sha256 {actual}, expected {expected_sha256}: "
                 "refusing to load a file that is not the one trained"
             )
-    config = ModelConfig.model_validate(json.loads(config_path.read_text()))
+    config = ModelConfig.from_saved(json.loads(config_path.read_text()))
     model = RecurrentForecaster(config)
     try:
         state = load_file(str(weights))

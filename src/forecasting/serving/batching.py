@@ -34,7 +34,7 @@ class BatchingConfig:
     """How many rows one forward pass may take and how long a batch may wait for more."""
 
     max_batch_size: int = 32
-    max_wait_ms: float = 0.0
+    max_wait_ms: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -10,16 +11,20 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from forecasting.core.artifacts import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
 from forecasting.core.files import file_sha256
+from forecasting.core.pins import exact_pins
+from forecasting.serving.settings import VARIABLES, ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +43,31 @@ BENTO_INCLUDE = [
 # wheels out of the image (PyPI's Linux torch bundles CUDA).
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PYTHON_VERSION = "3.11"
-SERVICE_PACKAGES = [
-    "torch==2.13.0+cpu",
-    "safetensors==0.8.0",
-    "numpy==2.4.6",
-    "pandas==3.1.1",
-    "pydantic==2.14.3",
-    "fastapi==0.165.0",  # the GET /metadata route
-    "httptools==0.9.0",  # uvicorn picks these up: C HTTP parsing and event loop
-    "uvloop==0.23.0",
+# What the service imports; the versions come from pyproject.toml (``core.pins``). fastapi is
+# the GET /metadata route; uvicorn picks up httptools and uvloop (C HTTP parsing, event loop).
+SERVICE_DISTRIBUTIONS = [
+    "torch",
+    "safetensors",
+    "numpy",
+    "pandas",
+    "pydantic",
+    "fastapi",
+    "httptools",
+    "uvloop",
 ]
+
+
+def service_packages() -> list[str]:
+    """The Bento's exact pins, torch as its CPU build.
+
+    Raises:
+        PinError: if pyproject.toml does not pin one of ``SERVICE_DISTRIBUTIONS`` exactly.
+
+    """
+    return [
+        f"{pin}+cpu" if pin.startswith("torch==") and "+" not in pin else pin
+        for pin in exact_pins(SERVICE_DISTRIBUTIONS)
+    ]
 
 
 def model_tag(name: str, version: str, weights_sha256: str) -> str:
@@ -86,36 +106,18 @@ def import_model(files: Path, tag: str, metadata: dict[str, Any]) -> str:
     return tag
 
 
-@contextlib.contextmanager
-def _service_module_for(model: str) -> Iterator[Any]:
-    """``forecasting.serving.service`` imported for BentoML model ``model``.
+def in_process_service(model: str, environment: Mapping[str, str] | None = None) -> Any:
+    """An instance of the service class serving BentoML model ``model``, without HTTP.
 
-    The service reads ``FORECASTER_MODEL_TAG`` when it is imported; a process that already
-    imported it for another model (a test packaging twice) re-imports it, so the bento packs,
-    and the in-process service loads, the right model.
+    ``environment`` holds ``FORECASTER_*`` settings (the process environment by default); the
+    model is ``model`` whatever it says.
     """
-    import importlib
+    from forecasting.serving import service
 
-    previous = os.environ.get("FORECASTER_MODEL_TAG")
-    os.environ["FORECASTER_MODEL_TAG"] = model
-    try:
-        module = sys.modules.get(SERVICE_MODULE)
-        if module is None:
-            module = importlib.import_module(SERVICE_MODULE)
-        elif model != module.MODEL_TAG:
-            module = importlib.reload(module)
-        yield module
-    finally:
-        if previous is None:
-            os.environ.pop("FORECASTER_MODEL_TAG", None)
-        else:
-            os.environ["FORECASTER_MODEL_TAG"] = previous
-
-
-def in_process_service(model: str) -> Any:
-    """An instance of the service class serving BentoML model ``model``, without HTTP."""
-    with _service_module_for(model) as module:
-        return module.Forecaster()
+    settings = ServiceSettings.from_environment(environment)
+    # The decorated class is a bentoml Service (mypy cannot see it); ``inner`` is the class.
+    service_class: Any = service.Forecaster
+    return service_class.inner(dataclasses.replace(settings, model_tag=model))
 
 
 def build_bento(
@@ -123,27 +125,35 @@ def build_bento(
 ) -> str:
     """Build the service Bento around BentoML model ``model``; returns the bento tag.
 
-    ``environment`` (the service's ``FORECASTER_*`` settings) is stored in the bento: the
-    container sets it, and ``serve_bento`` / ``make serve`` pass it to a local server.
+    ``environment`` (the service's ``FORECASTER_*`` settings) is stored in the bento with
+    ``FORECASTER_MODEL_TAG`` naming the packed model: the container sets it, and
+    ``serve_bento`` / ``make serve`` pass it to a local server. The build options go through a
+    ``bentofile.yaml``, BentoML's documented build format, so no BentoML internals are needed.
+
+    Raises:
+        PinError: if pyproject.toml does not pin a service package exactly.
+
     """
     import bentoml
-    from bentoml._internal.bento.build_config import BentoEnvSchema
 
-    with _service_module_for(model):
-        bento = bentoml.bentos.build(
-            SERVICE_IMPORT,
-            labels=labels,
-            include=BENTO_INCLUDE,
-            build_ctx=str(source_root),
-            envs=[
-                BentoEnvSchema(name=key, value=value) for key, value in sorted(environment.items())
-            ],
-            python={
-                "packages": SERVICE_PACKAGES,
-                "extra_index_url": [TORCH_CPU_INDEX],
-                "lock_packages": False,
-            },
-            docker={"python_version": PYTHON_VERSION},
+    envs = {**environment, VARIABLES["model_tag"]: model}
+    options = {
+        "service": SERVICE_IMPORT,
+        "include": BENTO_INCLUDE,
+        "models": [model],
+        "envs": [{"name": key, "value": value} for key, value in sorted(envs.items())],
+        "python": {
+            "packages": service_packages(),
+            "extra_index_url": [TORCH_CPU_INDEX],
+            "lock_packages": False,
+        },
+        "docker": {"python_version": PYTHON_VERSION},
+    }
+    with tempfile.TemporaryDirectory(prefix="bentofile-") as scratch:
+        bentofile = Path(scratch) / "bentofile.yaml"
+        bentofile.write_text(yaml.safe_dump(options, sort_keys=False))
+        bento = bentoml.bentos.build_bentofile(
+            str(bentofile), labels=labels, build_ctx=str(source_root)
         )
     return str(bento.tag)
 
@@ -177,7 +187,7 @@ class RunningBento:
 def packed_model_tag(bento_tag: str) -> str:
     """The model a built bento was packed with (its service's one model).
 
-    The service resolves ``FORECASTER_MODEL_TAG`` when it is imported; outside a container the
+    The service loads the model ``FORECASTER_MODEL_TAG`` names; outside a container the
     local model store may hold newer models (after a rollback, for instance), so whoever serves a
     bento from the store passes this tag instead of letting ``:latest`` pick one.
 

@@ -2,19 +2,18 @@
 
 The model is a BentoML model holding ``weights.safetensors`` + ``model_config.json``; its
 metadata records the weights' sha256 from training, checked before the service reports ready.
-``FORECASTER_MODEL_TAG`` picks the model at build time (the package stage sets it); inside a
-built bento, the one model packed with it is used.
+The package stage packs one model into the Bento and names it in ``FORECASTER_MODEL_TAG``.
 
-Concurrent ``/forecast`` requests share forward passes through a ``MicroBatcher``; its settings
-(and the body limit) come from ``FORECASTER_*`` variables, which the package stage writes into
-the bento from the ``package`` section of ``params.yaml``.
+Concurrent ``/forecast`` requests share forward passes through a ``MicroBatcher``. Every setting
+(model, batching, body limit, workers, access log, tracing) is one ``ServiceSettings``, read
+from the ``FORECASTER_*`` variables once, when the server loads this module; the package stage
+writes them into the Bento from the ``package`` section of ``params.yaml``.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,8 @@ from starlette.responses import JSONResponse, Response
 
 from forecasting.model.inference import RequestError, prepare_requests, run_model, to_forecasts
 from forecasting.model.network import load_model
-from forecasting.serving.batching import BatchingConfig, MicroBatcher
+from forecasting.serving.batching import MicroBatcher
 from forecasting.serving.guard import InFlight, RequestGuard
-from forecasting.serving.metrics import BATCH_ROWS
 from forecasting.serving.schema import (
     BatchRequest,
     BatchResponse,
@@ -35,52 +33,57 @@ from forecasting.serving.schema import (
     ForecastResponse,
     SeriesItem,
 )
+from forecasting.serving.settings import ServiceSettings
 
 # GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
 # answers paths it has a route for, so /forecast, /livez, /metrics etc. are untouched.
 info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
-MODEL_TAG = os.environ.get("FORECASTER_MODEL_TAG", "demand-forecaster:latest")
-# Bodies above this are refused before parsing (a 384-value series is ~8 KB of JSON).
-MAX_BODY_BYTES = int(os.environ.get("FORECASTER_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
-BATCHING = BatchingConfig(
-    max_batch_size=int(os.environ.get("FORECASTER_MAX_BATCH_SIZE", "32")),
-    max_wait_ms=float(os.environ.get("FORECASTER_MAX_WAIT_MS", "0")),
-)
+# Read once per process. BentoML takes the worker count, the access log and tracing from the
+# decorator below, when `bentoml serve` (or a build) loads this module: for a server process
+# that is its start-up. Nothing else reads the environment; a caller that wants other settings
+# (``bento.in_process_service``) passes its own ``ServiceSettings`` to the class.
+SETTINGS = ServiceSettings.from_environment()
 IN_FLIGHT = InFlight()  # counted by the RequestGuard, read by the batcher
+# Rows per forward pass: shows the micro-batcher at work under load (beside BentoML's metrics).
+BATCH_ROWS = bentoml.metrics.Histogram(
+    name="forecaster_batch_rows",
+    documentation="Series per forward pass of the micro-batcher",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 
 
 @bentoml.service(
     name="forecaster",
-    workers=int(os.environ.get("FORECASTER_WORKERS", "1")),
+    workers=SETTINGS.workers,
     # A log line per request costs ~0.4 ms here; /metrics counts every request either way.
-    logging={"access": {"enabled": os.environ.get("FORECASTER_ACCESS_LOG", "0") == "1"}},
+    logging={"access": {"enabled": SETTINGS.access_log}},
     traffic={"timeout": 30},
     # BentoML's sampler records every request's OpenTelemetry spans even at sample rate 0 (its
     # access log prints their ids); nothing reads them without an exporter, and on two cores
     # they cost ~25 % of the throughput. Excluding every URL skips the tracing middleware.
-    tracing={} if os.environ.get("FORECASTER_TRACING", "0") == "1" else {"excluded_urls": [".*"]},
+    tracing={} if SETTINGS.tracing else {"excluded_urls": [".*"]},
     # One torch thread per worker: on few cores, intra-op threads fight request threads.
     envs=[{"name": "OMP_NUM_THREADS", "value": "1"}, {"name": "MKL_NUM_THREADS", "value": "1"}],
 )
 @bentoml.asgi_app(info_app, path="/")
 class Forecaster:
-    """Serves forecasts of the packed model."""
+    """Serves forecasts of the packed model (``settings.model_tag``)."""
 
-    model_ref = bentoml.models.BentoModel(MODEL_TAG)
-
-    def __init__(self) -> None:
+    def __init__(self, settings: ServiceSettings = SETTINGS) -> None:
         import torch
 
         torch.set_num_threads(1)
-        stored: Any = self.model_ref
+        self.settings = settings
+        # The model store in use: the Bento's own inside a container, else BENTOML_HOME's.
+        stored: Any = bentoml.models.get(settings.model_tag)
         metadata = dict(stored.info.metadata)
         self.model = load_model(Path(stored.path), expected_sha256=metadata["weights_sha256"])
         self.model_version = str(metadata["model_version"])
         self.metadata = metadata
         self.batcher = MicroBatcher(
             functools.partial(run_model, self.model),
-            BATCHING,
+            settings.batching,
             on_batch=BATCH_ROWS.observe,
             alone=lambda: IN_FLIGHT.count <= 1,
         )
@@ -160,7 +163,7 @@ def _json_answer(content: Any) -> Response:
 # The decorator turned the class into a bentoml Service, which mypy cannot see.
 Forecaster.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestGuard,
-    max_body_bytes=MAX_BODY_BYTES,
+    max_body_bytes=SETTINGS.max_body_bytes,
     json_paths=frozenset({"/forecast", "/forecast_batch"}),
     in_flight=IN_FLIGHT,
 )

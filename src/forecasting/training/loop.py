@@ -32,13 +32,13 @@ class TrainingConfig:
 
     epochs: int = 30
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float = 0.01
     weight_decay: float = 1e-4
-    patience: int = 6
+    patience: int = 30
     # Keep the best validation epoch's weights (True) or the last epoch's (False, as Keras's
     # EarlyStopping without restore_best_weights): at the end of a one-cycle schedule the
     # annealed weights can generalise better than an early epoch that happened to fit val.
-    restore_best: bool = True
+    restore_best: bool = False
     grad_clip_norm: float = 1.0
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
