@@ -128,6 +128,7 @@ class Train(Section):
     restore_best: bool = True
     grad_clip_norm: float = Field(gt=0)
     device: Literal["auto", "cpu", "cuda"]
+    precision: Literal["fp32", "bf16"]
     resume: bool = True
 
 
