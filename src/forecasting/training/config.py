@@ -33,7 +33,9 @@ class TrainingConfig:
     grad_clip_norm: float
     seed: int
     # bf16: the forward pass under autocast (the loss, the gradients and the weights stay
-    # fp32). It changes the arithmetic, so it is fingerprinted like the rest.
+    # fp32), on CUDA or on the CPU: CPU autocast runs it too (slower on CPUs without bf16
+    # units, but the same code path as on a GPU). It changes the arithmetic, so it is
+    # fingerprinted like the rest.
     precision: Precision
 
 

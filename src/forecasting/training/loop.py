@@ -208,6 +208,14 @@ def run_fingerprint(
     )
 
 
+def _for_world(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+    """The module the steps call: DDP around the model under torchrun, else the model itself."""
+    if not world.distributed:
+        return model
+    ids = [device] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
 def _check_windows(train_data: WindowDataset, val_data: WindowDataset) -> None:
     if len(train_data) == 0 or len(val_data) == 0:
         raise ValueError(
@@ -252,13 +260,7 @@ class Trainer:
         # same params give other weights.
         seed_everything(config.seed)
         self.model = RecurrentForecaster(model_config).to(self.device)
-        self.trained: nn.Module = (
-            nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device] if self.device.type == "cuda" else None
-            )
-            if self.world.distributed
-            else self.model
-        )
+        self.trained = _for_world(self.model, self.world, self.device)
         self.optimiser = torch.optim.AdamW(
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
