@@ -131,6 +131,7 @@ class Train(Section):
     restore_best: bool
     grad_clip_norm: float = Field(gt=0)
     device: Literal["auto", "cpu", "cuda"]
+    precision: Literal["fp32", "bf16"]
     resume: bool
 
 

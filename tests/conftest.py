@@ -51,6 +51,31 @@ def synthetic_series(days: int = 21, freq: str = "30min", seed: int = 0) -> pd.D
     return pd.DataFrame({"timestamp": steps, "value": value})
 
 
+def fit_config(**overrides: Any) -> Any:
+    """A TrainingConfig for seconds-long unit runs (the library's configs carry no defaults)."""
+    from forecasting.training.config import TrainingConfig
+
+    values: dict[str, Any] = {
+        "epochs": 3,
+        "batch_size": 32,
+        "learning_rate": 3e-3,
+        "weight_decay": 1e-4,
+        "patience": 6,
+        "restore_best": True,
+        "grad_clip_norm": 1.0,
+        "seed": 42,
+        "precision": "fp32",
+    }
+    return TrainingConfig(**{**values, **overrides})
+
+
+def cpu_run(checkpoint_dir: Path | None = None, resume: bool = True) -> Any:
+    """RunSettings on the CPU, with checkpoints in ``checkpoint_dir`` (None: none)."""
+    from forecasting.training.config import RunSettings
+
+    return RunSettings(device="cpu", checkpoint_dir=checkpoint_dir, resume=resume)
+
+
 def tiny_params(source: str) -> dict:
     """params.yaml for seconds-long runs: two-day windows, a few epochs, a tiny network."""
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())

@@ -15,8 +15,8 @@ from forecasting.core.periods import week_phase
 from forecasting.data.splits import split_chronologically
 from forecasting.model.datasets import training_windows, validation_windows
 from forecasting.model.network import ModelConfig, RecurrentForecaster
-from forecasting.training.loop import TrainingConfig, train_model
-from tests.conftest import synthetic_series
+from forecasting.training.loop import train_model
+from tests.conftest import cpu_run, fit_config, synthetic_series
 
 pytestmark = pytest.mark.slow
 CONFIG = ModelConfig(
@@ -36,8 +36,8 @@ def trained() -> RecurrentForecaster:
     splits = split_chronologically(frame, 0.15, 0.15)
     train = training_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon)
     val = validation_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon)
-    fit = TrainingConfig(epochs=20, batch_size=32, learning_rate=0.01, patience=20, device="cpu")
-    return train_model(CONFIG, fit, train, val).model
+    fit = fit_config(epochs=20, batch_size=32, learning_rate=0.01, patience=20)
+    return train_model(CONFIG, fit, cpu_run(), train, val).model
 
 
 def _forecast(model: RecurrentForecaster, values: np.ndarray, end: str) -> np.ndarray:

@@ -32,11 +32,17 @@ def _prepare(workspace: Path) -> None:
     assert validate.main([]) == 0
 
 
+def _env(workspace: Path) -> dict[str, str]:
+    # The workspace's own library first: the installed package may be another checkout's.
+    path = os.pathsep.join([str(workspace / "src"), str(workspace)])
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+
+
 def _train(workspace: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
     command = (
         [*prefix, "-m", "pipelines.train"] if prefix else [sys.executable, "-m", "pipelines.train"]
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(workspace)}
+    env = _env(workspace)
     return subprocess.run(
         command, cwd=workspace, env=env, capture_output=True, text=True, timeout=600
     )
@@ -53,7 +59,7 @@ def _interrupt_after_first_checkpoint(workspace: Path, signal_number: int) -> tu
     run = subprocess.Popen(
         [sys.executable, "-m", "pipelines.train"],
         cwd=workspace,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(workspace)},
+        env=_env(workspace),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

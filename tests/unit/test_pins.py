@@ -62,7 +62,7 @@ def test_a_missing_distribution_says_how_to_install_it():
 
 def test_the_bento_and_the_mlflow_model_take_their_pins_from_pyproject():
     from forecasting.serving.bento import SERVICE_DISTRIBUTIONS, service_packages
-    from pipelines.train import MODEL_REQUIREMENTS
+    from forecasting.registry.training_run import MODEL_REQUIREMENTS
 
     declared = _pins(PYPROJECT)
     bento = service_packages()
@@ -83,7 +83,7 @@ def test_no_version_is_written_a_second_time():
     exact_version = re.compile(r"[A-Za-z0-9]==\d")
     for path in (
         REPO_ROOT / "src/forecasting/serving/bento.py",
-        REPO_ROOT / "pipelines/train.py",
+        REPO_ROOT / "src/forecasting/registry/training_run.py",
         REPO_ROOT / "Makefile",
     ):
         assert not exact_version.search(path.read_text()), path

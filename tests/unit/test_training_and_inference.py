@@ -9,8 +9,8 @@ from forecasting.data.splits import split_chronologically
 from forecasting.model.datasets import training_windows, validation_windows
 from forecasting.model.inference import RequestError, forecast_many
 from forecasting.model.network import ModelConfig, RecurrentForecaster
-from forecasting.training.loop import TrainingConfig, clip_gradients, evaluate_loss, train_model
-from tests.conftest import synthetic_series
+from forecasting.training.loop import clip_gradients, evaluate_loss, train_model
+from tests.conftest import cpu_run, fit_config, synthetic_series
 
 # Two-day windows: too short for the weekly trend, and a plain fixed-lag base.
 CONFIG = ModelConfig(
@@ -36,8 +36,8 @@ def _data():
 
 def _train(seed: int, epochs: int = 3, **fit: Any):
     train, val = _data()
-    config = TrainingConfig(epochs=epochs, batch_size=32, seed=seed, device="cpu", **fit)
-    return train_model(CONFIG, config, train, val)
+    config = fit_config(epochs=epochs, batch_size=32, seed=seed, **fit)
+    return train_model(CONFIG, config, cpu_run(), train, val)
 
 
 def test_training_is_bit_identical_for_the_same_seed_and_differs_for_another():
@@ -83,7 +83,7 @@ def test_training_without_windows_is_an_error():
         24,
     )
     with pytest.raises(ValueError, match="no training windows"):
-        train_model(CONFIG, TrainingConfig(epochs=1), train, empty)
+        train_model(CONFIG, fit_config(epochs=1), cpu_run(), train, empty)
 
 
 def test_forecast_many_times_the_steps_and_batches_consistently():

@@ -1,22 +1,25 @@
 """Per-epoch training checkpoints: everything needed to continue as if never interrupted.
 
-A checkpoint holds the model, optimiser and scheduler state, the epoch, the early-stopping state
-(best loss, best weights, epochs without improvement), the history so far, the torch RNG state
-(dropout) and a fingerprint of the configuration and data it belongs to. It is written atomically
-every epoch, so a ``kill -9`` at any moment leaves the last complete epoch on disk, and it is read
-with ``weights_only=True``: tensors and plain containers only, never pickled code.
+A checkpoint holds the model, optimiser and scheduler state, the epoch, the run's
+:class:`~forecasting.training.progress.Progress` (early-stopping state, best weights, totals,
+history), the torch RNG states (CPU, and the training device's CUDA generator when on CUDA:
+dropout draws from it there) and a fingerprint of the configuration and data it belongs to. It
+is written atomically every epoch, so a ``kill -9`` at any moment leaves the last complete epoch
+on disk, and it is read with ``weights_only=True``: tensors and plain containers only, never
+pickled code.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from forecasting.core.files import json_sha256, write_atomically
+from forecasting.training.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -37,20 +40,14 @@ class Checkpoint:
     model: dict[str, torch.Tensor]
     optimiser: dict[str, Any]
     scheduler: dict[str, Any]
-    best_loss: float
-    best_epoch: int
-    best_model: dict[str, torch.Tensor]
-    stale: int
-    samples: int
-    seconds: float
-    step_seconds: float
-    rng: torch.Tensor
-    history: list[dict[str, Any]] = field(default_factory=list)
-    extra: dict[str, str] = field(default_factory=dict)  # e.g. the MLflow run to continue
+    progress: Progress
+    rng: torch.Tensor  # torch's CPU generator
+    cuda_rng: torch.Tensor | None  # the training device's CUDA generator; None off CUDA
+    extra: dict[str, str]  # e.g. the MLflow run to continue
 
     def save(self, directory: Path) -> None:
         """Write atomically: a kill mid-write leaves the previous checkpoint intact."""
-        payload = dict(vars(self))
+        payload = {**vars(self), "progress": self.progress.as_payload()}
         write_atomically(directory / CHECKPOINT_FILE, lambda path: torch.save(payload, path))
 
 
@@ -61,7 +58,9 @@ def load_checkpoint(directory: Path, expected_fingerprint: str) -> Checkpoint | 
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        checkpoint = Checkpoint(**payload)
+        checkpoint = Checkpoint(
+            **{**payload, "progress": Progress.from_payload(payload["progress"])}
+        )
     except Exception as err:  # a corrupt or foreign file: start over rather than crash
         logger.warning("ignoring unreadable checkpoint %s: %s", path, err)
         return None

@@ -1,7 +1,9 @@
 """Process-group helpers, so one training entry point runs alone or under ``torchrun``.
 
 ``torchrun --nproc_per_node N -m pipelines.train`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``;
-without them everything here is a no-op and the process is rank 0 of a world of 1.
+without them everything here is a no-op and the process is rank 0 of a world of 1. Launched by
+torchrun, even a world of 1 joins a process group and trains through DDP, so
+``torchrun --nproc_per_node 1`` exercises the distributed path (NCCL on one GPU).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    launched: bool = False  # started by torchrun (its rendezvous variables are set)
 
     @property
     def is_main(self) -> bool:
@@ -28,8 +31,12 @@ class World:
 
     @property
     def distributed(self) -> bool:
-        """More than one process: DDP wraps the model and a process group is joined."""
-        return self.size > 1
+        """Under torchrun (or more than one process): a process group is joined, DDP wraps the model."""
+        return self.size > 1 or self.launched
+
+
+# What torchrun sets and ``init_process_group``'s default env:// rendezvous reads.
+_RENDEZVOUS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
 def current_world() -> World:
@@ -38,6 +45,7 @@ def current_world() -> World:
         rank=int(os.environ.get("RANK", "0")),
         size=int(os.environ.get("WORLD_SIZE", "1")),
         local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        launched=all(name in os.environ for name in _RENDEZVOUS),
     )
 
 
