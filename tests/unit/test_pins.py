@@ -61,8 +61,8 @@ def test_a_missing_distribution_says_how_to_install_it():
 
 
 def test_the_bento_and_the_mlflow_model_take_their_pins_from_pyproject():
-    from forecasting.serving.bento import SERVICE_DISTRIBUTIONS, service_packages
     from forecasting.registry.training_run import MODEL_REQUIREMENTS
+    from forecasting.serving.bento import SERVICE_DISTRIBUTIONS, service_packages
 
     declared = _pins(PYPROJECT)
     bento = service_packages()
