@@ -6,7 +6,10 @@ it is not for.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from forecasting.core.files import read_json, write_atomically
 
 
 def _table(rows: list[tuple[str, dict[str, float]]]) -> list[str]:
@@ -91,3 +94,52 @@ def render_model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def write_model_card(
+    path: Path,
+    name: str,
+    version: str,
+    stage_reports: Path,
+    raw: Path,
+    train_params: dict[str, Any],
+    device: str,
+    evaluation: dict[str, Any],
+    decision: dict[str, Any],
+) -> str:
+    """Render the card from the stages' reports on disk and write it to ``path``; returns it.
+
+    Args:
+        path: where the card goes (``reports/evaluate/model_card.md``).
+        name: the registered model.
+        version: the registered version the card describes.
+        stage_reports: the ``reports`` folder (train metrics, validate summary).
+        raw: the ``data/raw`` folder (its ``manifest.json``).
+        train_params: the ``train`` params.
+        device: where the model was trained.
+        evaluation: ``metrics.json``'s content.
+        decision: ``promotion.json``'s content.
+
+    """
+
+    def optional(file: Path) -> dict[str, Any]:
+        return dict(read_json(file)) if file.is_file() else {}
+
+    training = optional(stage_reports / "train" / "metrics.json")
+    training["device"] = device
+    card = render_model_card(
+        name,
+        version,
+        optional(raw / "manifest.json"),
+        optional(stage_reports / "validate" / "summary.json"),
+        training,
+        train_params,
+        evaluation,
+        decision,
+    )
+
+    def write(target: Path) -> None:
+        target.write_text(card)
+
+    write_atomically(path, write)
+    return card

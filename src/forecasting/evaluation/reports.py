@@ -1,0 +1,116 @@
+"""The evaluate stage's report files: metrics, per-step and per-series errors, forecasts, plots."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.core.files import write_atomically, write_json
+from forecasting.core.plots import error_by_horizon, forecast_vs_actual
+from forecasting.evaluation.metrics import mae_by_series
+from forecasting.evaluation.scoring import ScoredOrigins, best_baseline
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where each report went (the MLflow run logs the same files)."""
+
+    metrics: Path
+    forecasts: Path
+    error_by_horizon: Path
+    mae_by_series: Path
+    forecast_plot: Path
+    error_plot: Path
+
+    def artifacts(self) -> list[tuple[Path, str]]:
+        """(file, artifact folder) of every file the training run keeps."""
+        return [
+            (self.forecast_plot, "plots"),
+            (self.error_plot, "plots"),
+            (self.error_by_horizon, "evaluation"),
+            (self.mae_by_series, "evaluation"),
+            (self.metrics, "evaluation"),
+        ]
+
+
+def _csv(path: Path, table: pd.DataFrame) -> None:
+    write_atomically(path, lambda target: table.to_csv(target, index=False))
+
+
+def _log_series_spread(by_series: pd.DataFrame) -> None:
+    if len(by_series) > 1:
+        worst = by_series.iloc[0]
+        logger.info(
+            "%d series: model MAE from %.1f (%s) to %.1f (%s); every one in mae_by_series.csv",
+            len(by_series),
+            by_series["model"].min(),
+            by_series.loc[by_series["model"].idxmin(), "series_id"],
+            worst["model"],
+            worst["series_id"],
+        )
+
+
+def write_reports(
+    folder: Path,
+    origins: ScoredOrigins,
+    forecasts: dict[str, np.ndarray],
+    champion: tuple[str, np.ndarray] | None,
+    report: dict[str, Any],
+    unit: str,
+    steps_per_week: int,
+) -> ReportFiles:
+    """Write ``metrics.json``, the three CSVs and the two plots into ``folder``.
+
+    Args:
+        folder: ``reports/evaluate``.
+        origins: the test origins every forecast was made at.
+        forecasts: ``"model"`` and each baseline -> ``[K, H]``.
+        champion: (version, ``[K, H]``) of the champion, or None.
+        report: the scores (``scoring.score_report``).
+        unit: the series' unit, for the plots' axes.
+        steps_per_week: how much history the forecast plot shows (half a week).
+
+    """
+    files = ReportFiles(
+        metrics=folder / "metrics.json",
+        forecasts=folder / "forecasts.csv",
+        error_by_horizon=folder / "error_by_horizon.csv",
+        mae_by_series=folder / "mae_by_series.csv",
+        forecast_plot=folder / "forecast.png",
+        error_plot=folder / "error_by_horizon.png",
+    )
+    actual, last = origins.actual, origins.last
+    horizon = actual.shape[1]
+    write_json(files.metrics, report)
+    table = pd.DataFrame({"step": np.arange(horizon), "actual": actual[last]})
+    for name, values in forecasts.items():
+        table[name] = values[last]
+    _csv(files.forecasts, table)
+    # MAE at each step ahead over all origins, for the model, the champion and every baseline.
+    by_step = {n: np.abs(f - actual).mean(axis=0) for n, f in forecasts.items() if n != "naive"}
+    if champion is not None:
+        by_step[f"champion v{champion[0]}"] = np.abs(champion[1] - actual).mean(axis=0)
+    _csv(files.error_by_horizon, pd.DataFrame({"step": np.arange(1, horizon + 1), **by_step}))
+    by_series = mae_by_series(actual, forecasts, origins.series)
+    _csv(files.mae_by_series, by_series)
+    _log_series_spread(by_series)
+    error_by_horizon(by_step, files.error_plot, unit)
+    inputs = origins.inputs[last].astype(np.float64)
+    best = best_baseline(report)
+    forecast_vs_actual(
+        inputs[-steps_per_week // 2 :] if steps_per_week > 1 else inputs,
+        actual[last],
+        {n: f[last] for n, f in forecasts.items() if n != "naive"},
+        f"Last test origin: model MAE {report['model']['mae']:.0f} vs best baseline {best[0]} "
+        f"{best[1]:.0f}",
+        files.forecast_plot,
+        unit,
+    )
+    return files

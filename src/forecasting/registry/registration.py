@@ -1,0 +1,147 @@
+"""Recording an evaluation in MLflow: the run's metrics and files, the new version, the champion move.
+
+The evaluate stage calls these in order, inside the training run: ``log_evaluation``, then
+``register_challenger``, then ``settle_promotion`` (which moves the ``champion`` alias only when
+the gate passed and nobody moved it meanwhile), then ``publish_model_card``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forecasting.core.errors import ForecastingError
+from forecasting.model.network import RecurrentForecaster, load_model
+from forecasting.registry import champion
+from forecasting.registry.versions import (
+    CHALLENGER,
+    CHAMPION,
+    download_model_files,
+    register_version,
+    set_alias,
+    version_by_alias,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class MissingRun(ForecastingError):
+    """The training run named by the hand-off file is not in the tracking store."""
+
+
+def require_run(run_id: str) -> None:
+    """Fail with a way out when the training run is missing from the tracking store.
+
+    Raises:
+        MissingRun: naming the store and how to recover.
+
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+    except MlflowException as err:
+        raise MissingRun(
+            f"training run {run_id} (from reports/train/run.json) is not in the tracking store "
+            f"{mlflow.get_tracking_uri()}: was mlflow.db deleted or MLFLOW_TRACKING_URI changed? "
+            "Re-train with `dvc repro --force train`"
+        ) from err
+
+
+def champion_model(name: str) -> tuple[str | None, RecurrentForecaster | None]:
+    """The current champion's version and network (weights checked), or (None, None)."""
+    holder = version_by_alias(name, CHAMPION)
+    if holder is None:
+        return None, None
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = download_model_files(name, str(holder.version), Path(scratch))
+        model = load_model(folder, expected_sha256=holder.tags.get("weights.sha256"))
+    return str(holder.version), model
+
+
+def flat_metrics(report: dict[str, Any], split: str = "test") -> dict[str, float]:
+    """``metrics.json`` as MLflow metric keys: ``test/mae``, ``test/<baseline>/mae``, ..."""
+    flat = {f"{split}/{k}": float(v) for k, v in report["model"].items()}
+    for baseline, figures in report["baselines"].items():
+        flat.update({f"{split}/{baseline}/{k}": float(v) for k, v in figures.items()})
+    return flat
+
+
+def log_evaluation(report: dict[str, Any], artifacts: Sequence[tuple[Path, str]]) -> None:
+    """Log the scores (one batched call) and the report files to the active run."""
+    import mlflow
+
+    mlflow.log_metrics(flat_metrics(report))
+    for path, folder in artifacts:
+        mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def register_challenger(handoff: dict[str, Any], name: str, test_mae: float) -> str:
+    """Register the trained model as a new version of ``name`` holding ``challenger``.
+
+    Args:
+        handoff: the train stage's ``run.json`` (run id, model URI, weights and data hashes).
+        name: the registered model.
+        test_mae: the model's test MAE, kept as a version tag.
+
+    """
+    version = register_version(
+        handoff["model_uri"],
+        name,
+        tags={
+            "run_id": handoff["run_id"],
+            "weights.sha256": handoff["weights_sha256"],
+            "data.sha256": handoff["data_sha256"],
+            "test.mae": f"{test_mae:.4f}",
+        },
+    )
+    set_alias(name, CHALLENGER, version)
+    return version
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What happened to the champion alias."""
+
+    promoted: bool
+    reason: str
+    champion_after: str | None
+
+
+def settle_promotion(
+    name: str, version: str, expected_champion: str | None, promote: bool, reason: str
+) -> Settlement:
+    """Move ``champion`` to ``version`` when ``promote``; tag the run with the outcome.
+
+    The move is a compare-and-set (``champion.promote``): if another pipeline moved the champion
+    since it was read, nothing is overwritten and the reason says to re-run evaluate.
+    """
+    import mlflow
+
+    if promote:
+        try:
+            champion.promote(name, version, expected_champion, reason)
+        except champion.ChampionChanged as err:
+            promote, reason = False, f"{err} (`dvc repro --force evaluate`)"
+    holder = version_by_alias(name, CHAMPION)
+    mlflow.set_tags(
+        {
+            "promotion.promoted": str(promote).lower(),
+            "promotion.reason": reason,
+            "registered.version": version,
+        }
+    )
+    return Settlement(promote, reason, None if holder is None else str(holder.version))
+
+
+def publish_model_card(name: str, version: str, card: Path) -> None:
+    """Log the card to the active run and make it the version's description."""
+    import mlflow
+
+    mlflow.log_artifact(str(card), artifact_path="evaluation")
+    mlflow.MlflowClient().update_model_version(name, version, description=card.read_text())
