@@ -25,6 +25,7 @@ from forecasting.model.datasets import test_windows
 from forecasting.model.network import ModelConfig, RecurrentForecaster, load_model
 from forecasting.model.windows import WindowBatch, WindowDataset
 from forecasting.registry import champion
+from forecasting.registry.problem import Problem, belongs_to
 from forecasting.registry.tracking import use_tracking
 from forecasting.registry.versions import (
     CHALLENGER,
@@ -46,16 +47,21 @@ def _forecast(model: RecurrentForecaster, batch: WindowBatch) -> np.ndarray:
 
 
 def _champion_forecast(
-    params: Params, splits: Splits, windows: WindowDataset
-) -> tuple[str | None, np.ndarray | None]:
+    params: Params, splits: Splits, windows: WindowDataset, problem: Problem
+) -> tuple[str | None, np.ndarray | None, str | None]:
     """The current champion's forecasts at the origins of ``windows``, or (None, None) without one.
 
     The champion reads its own input length (it may predate a change of ``input_length``), at the
     same origins and over the same horizon; a champion with another horizon cannot be compared.
+    The third item says why a champion of another ``problem`` is not compared (else None).
     """
     holder = version_by_alias(params.base.registered_model, CHAMPION)
     if holder is None:
-        return None, None
+        return None, None, None
+    same, why = belongs_to(holder, problem)
+    if not same:
+        logger.info("champion %s: the gate compares with the baselines alone", why)
+        return str(holder.version), None, f"champion {why}"
     with tempfile.TemporaryDirectory() as scratch:
         folder = download_model_files(
             params.base.registered_model, str(holder.version), Path(scratch)
@@ -72,8 +78,8 @@ def _champion_forecast(
             length,
             horizon,
         )
-        return str(holder.version), None
-    return str(holder.version), _forecast(model, own.gather(torch.arange(len(own))))
+        return str(holder.version), None, None
+    return str(holder.version), _forecast(model, own.gather(torch.arange(len(own)))), None
 
 
 def _holt_winters(
@@ -202,7 +208,12 @@ def evaluate(params: Params) -> None:
         "origins": len(windows),
     }
 
-    champion_version, champion_forecast = _champion_forecast(params, splits, windows)
+    problem = Problem.of(
+        params.base.freq, config.horizon, config.input_length, params.base.unit, series_ids
+    )
+    champion_version, champion_forecast, foreign = _champion_forecast(
+        params, splits, windows, problem
+    )
     champion_mae = None
     if champion_forecast is not None:
         report["champion"] = {
@@ -235,8 +246,14 @@ def evaluate(params: Params) -> None:
             seed=params.base.seed,
         )
     )
-    gate = decide(vs_baseline, champion_version, vs_champion, policy, params.base.unit)
+    gate = decide(
+        vs_baseline, None if foreign else champion_version, vs_champion, policy, params.base.unit
+    )
     promote, reason = gate.promote, gate.reason
+    if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
+        reason = f"{foreign}, compared with the baselines alone: " + reason.removeprefix(
+            "no champion yet; "
+        )
     if promote and e.promotion == "manual":
         promote = False
         reason = f"evaluate.promotion is manual: the gate passed ({reason}); move the alias by hand"
@@ -297,6 +314,7 @@ def evaluate(params: Params) -> None:
                 "weights.sha256": handoff["weights_sha256"],
                 "data.sha256": handoff["data_sha256"],
                 "test.mae": f"{report['model']['mae']:.4f}",
+                **problem.as_tags(),
             },
         )
         set_alias(name, CHALLENGER, version)

@@ -94,6 +94,7 @@ class Validate(Section):
     min_value: float
     max_value: float
     on_gap: Literal["fail", "fill"] = "fail"
+    on_missing: Literal["fail", "fill"] = "fail"
     max_fill_steps: int = Field(default=4, ge=1, le=10_000)
     on_drift: Literal["warn", "fail"] = "warn"
     drift_psi: float = Field(default=0.25, gt=0)
