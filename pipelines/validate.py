@@ -175,9 +175,7 @@ def _fill(
     if gaps:
         logger.warning("gaps in the snapshot: %s", gaps.summary())
     if missing:
-        logger.warning(
-            "missing values in the snapshot: %s", missing.summary().replace("gap", "run")
-        )
+        logger.warning("missing values in the snapshot: %s", missing.summary())
     filled = filled_steps = 0
 
     def report() -> dict[str, Any]:

@@ -52,6 +52,7 @@ class GapReport:
     missing_steps: int
     longest: tuple[Gap, ...]  # up to SHOWN_GAPS, longest first
     steps: np.ndarray  # missing steps of every gap: (count,) int64
+    what: str = "step"  # step: gaps of missing timestamps | value: runs of NaN cells
 
     def __bool__(self) -> bool:
         return self.count > 0
@@ -62,10 +63,12 @@ class GapReport:
 
     def summary(self) -> str:
         """One line: how many, how much, and the longest."""
+        runs = "gap" if self.what == "step" else "run"
         if not self.count:
-            return "no gaps"
+            return f"no {runs}s"
         return (
-            f"{self.count} gap(s), {self.missing_steps} missing step(s); longest: {self.longest[0]}"
+            f"{self.count} {runs}(s), {self.missing_steps} missing {self.what}(s); longest: "
+            f"{self.longest[0]}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -140,7 +143,7 @@ def find_missing_values(frame: pd.DataFrame) -> GapReport:
         )
         for run in shown
     )
-    return GapReport(len(steps), int(steps.sum()), longest, steps)
+    return GapReport(len(steps), int(steps.sum()), longest, steps, "value")
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
