@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from forecasting.evaluation.scoring import (
 )
 from forecasting.model.network import load_model
 from forecasting.registry import registration
+from forecasting.registry.problem import Problem
 from forecasting.registry.tracking import use_tracking
 from pipelines._stage import exit_with, run_stage
 from pipelines.params import Params
@@ -66,7 +68,11 @@ def evaluate(params: Params) -> None:
     )  # fmt: skip
     if holt_winters is not None:
         forecasts["holt_winters"] = holt_winters
-    version_before, network = registration.champion_model(name)
+    problem = Problem.of(
+        params.base.freq, config.horizon, config.input_length, params.base.unit,
+        sorted(splits.train["series_id"].unique()),
+    )  # fmt: skip
+    version_before, network, foreign = registration.champion_model(name, problem)
     champion = None
     if network is not None:
         champion = champion_forecasts(network, splits, params.base.freq, e.origin_step, origins)
@@ -75,16 +81,19 @@ def evaluate(params: Params) -> None:
     scored = None if champion is None or version_before is None else (version_before, champion)
     report = score_report(origins, forecasts, scored)
     verdict = judge(
-        origins.actual, forecasts, best_baseline(report)[0], (version_before, champion),
-        _policy(params), params.base.unit,
+        origins.actual, forecasts, best_baseline(report)[0],
+        (None if foreign else version_before, champion), _policy(params), params.base.unit,
     )  # fmt: skip
+    if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
+        reason = verdict.reason.removeprefix("no champion yet; ")
+        verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")
     reports = params.paths.reports / "evaluate"
     files = write_reports(
         reports, origins, forecasts, scored, report, params.base.unit, config.steps_per_week
     )
     with mlflow.start_run(run_id=handoff["run_id"]):
         registration.log_evaluation(report, files.artifacts())
-        version = registration.register_challenger(handoff, name, report["model"]["mae"])
+        version = registration.register_challenger(handoff, name, report["model"]["mae"], problem)
         decision = decision_record(name, version, report, verdict, _policy(params))
         settled = registration.settle_promotion(
             name, version, version_before, verdict.promote, verdict.reason

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from forecasting.core.periods import check_freq, steps_per_day, steps_per_week
 from forecasting.data.timestamps import EPOCH_UNITS, check_timezone
 
 
@@ -29,6 +30,11 @@ class Base(Section):
     experiment: str
     registered_model: str
     unit: str = Field(max_length=20)  # the values' unit, for reports; "" = none given
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, freq: str) -> str:
+        return check_freq(freq)
 
 
 class Paths(Section):
@@ -97,6 +103,7 @@ class Validate(Section):
     min_value: float
     max_value: float
     on_gap: Literal["fail", "fill"]
+    on_missing: Literal["fail", "fill"]
     max_fill_steps: int = Field(ge=1, le=10_000)
     on_drift: Literal["warn", "fail"]
     drift_psi: float = Field(gt=0)
@@ -178,6 +185,55 @@ class Params(Section):
     evaluate: Evaluate
     package: Package
 
+    @model_validator(mode="after")
+    def _train_fits_the_frequency(self) -> Params:
+        problems = train_fits_freq(self.train, self.base.freq)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def train_fits_freq(train: Train, freq: str) -> list[str]:
+    """Why these train settings cannot work at frequency ``freq``, one line each naming the key.
+
+    Checked before any tensor exists, so a wrong combination is a params error, not an
+    IndexError from inside torch.
+    """
+    length, horizon, per_day = train.input_length, train.horizon, steps_per_day(freq)
+    per_week = steps_per_week(freq)
+    problems = []
+    if length % train.patch_length:
+        problems.append(
+            f"train.patch_length {train.patch_length} must divide train.input_length {length}"
+        )
+    if train.seasonal_lag and not horizon <= train.seasonal_lag <= length:
+        problems.append(
+            f"train.seasonal_lag {train.seasonal_lag} must lie between train.horizon {horizon} "
+            f"and train.input_length {length} (or be 0: no seasonal base)"
+        )
+    if train.seasonal_lag and train.lag_mixture and length < per_day:
+        problems.append(
+            f"train.lag_mixture compares the last day's level with each lag's: "
+            f"train.input_length {length} must be at least a day ({per_day} steps), or set "
+            "train.lag_mixture: false"
+        )
+    if train.weekly_trend and per_day == 1:
+        problems.append(
+            f"train.weekly_trend needs a daily season, which base.freq {freq} has not: set "
+            "train.weekly_trend: false"
+        )
+    elif train.weekly_trend and horizon > per_day:
+        problems.append(
+            f"train.weekly_trend reads yesterday at each target's time of day: train.horizon "
+            f"{horizon} must be at most a day ({per_day} steps), or set train.weekly_trend: false"
+        )
+    elif train.weekly_trend and length < per_day + per_week:
+        problems.append(
+            f"train.weekly_trend compares yesterday with a week before: train.input_length "
+            f"{length} must be at least a day + a week ({per_day + per_week} steps)"
+        )
+    return problems
+
 
 class ParamsError(ValueError):
     """``params.yaml`` is missing or holds an invalid value."""
@@ -199,7 +255,10 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         raise ParamsError(f"{path} is not valid YAML: {err}") from err
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).replace('validate_', 'validate')}: {e['msg']}"
+            # A cross-section check (loc empty) names its keys in its own message.
+            f"{'.'.join(str(p) for p in e['loc']).replace('validate_', 'validate')}: "
+            * bool(e["loc"])
+            + str(e["msg"]).removeprefix("Value error, ")
             for e in err.errors()
         )
         raise ParamsError(f"{path} has invalid values: {problems}") from err

@@ -1,7 +1,7 @@
 """validate: check the raw snapshot against the data contract, then split it by time.
 
-Before the contract: a gap report (and, with ``validate.on_gap: fill``, a bounded fill). After
-it: drift of the new training split against the champion's training data (``on_drift``).
+Before the contract: a report of missing timestamps and missing values (and, with
+``validate.on_gap: fill`` / ``validate.on_missing: fill``, a bounded fill). After it: drift of the new training split against the champion's training data (``on_drift``).
 Nothing is written to ``paths.validated`` unless every check passes.
 """
 
@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,9 +20,16 @@ from forecasting.core.files import write_atomically, write_json
 from forecasting.core.plots import seasonal_shapes, series_overview
 from forecasting.data.contract import ContractSettings, validate_frame
 from forecasting.data.drift import PROFILE_ARTIFACT, ValueProfile, compare, seasonal_shape
-from forecasting.data.gaps import GapError, fill_gaps, find_gaps
+from forecasting.data.gaps import (
+    GapError,
+    GapReport,
+    fill_missing,
+    find_gaps,
+    find_missing_values,
+)
 from forecasting.data.snapshots import current_manifest, read_snapshot
 from forecasting.data.splits import split_chronologically
+from forecasting.registry.problem import Problem, belongs_to
 from forecasting.registry.tracking import connect, existing_store
 from forecasting.registry.versions import CHAMPION, version_by_alias
 from pipelines._stage import StageError, exit_with, run_stage
@@ -42,6 +50,33 @@ def min_rows(params: Params) -> int:
         params.validate_.val_fraction, params.validate_.test_fraction
     )
     return math.ceil(max(window / train_share, needed_for_eval))
+
+
+def current_problem(params: Params, train: pd.DataFrame) -> Problem:
+    """The problem these params and this training split pose (for the champion's signature)."""
+    return Problem.of(
+        params.base.freq,
+        params.train.horizon,
+        params.train.input_length,
+        params.base.unit,
+        train["series_id"].unique(),
+    )
+
+
+def foreign_champion(params: Params, problem: Problem) -> str | None:
+    """Why the registry champion is no reference for ``problem`` (one line), else None.
+
+    None too when there is no champion; looked up without creating anything.
+    """
+    uri = existing_store(Path.cwd())
+    if uri is None:
+        return None
+    connect(uri)
+    champion = version_by_alias(params.base.registered_model, CHAMPION)
+    if champion is None:
+        return None
+    same, why = belongs_to(champion, problem)
+    return None if same else f"champion {why}"
 
 
 def champion_profile(params: Params) -> tuple[str, ValueProfile] | None:
@@ -75,7 +110,10 @@ def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:
     """
     settings = params.validate_
     shape = seasonal_shape(train, params.base.freq)
-    found = champion_profile(params)
+    foreign = foreign_champion(params, current_problem(params, train))
+    if foreign is not None:  # another frequency or series set: its data is no reference
+        logger.info("drift not checked: %s", foreign)
+    found = None if foreign else champion_profile(params)
     seasonal_shapes(
         shape,
         (found[1].day_shape, found[1].week_shape) if found else None,
@@ -85,7 +123,9 @@ def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:
         reports / "drift.png",
     )
     if found is None:
-        write_json(reports / "drift.json", {"checked": False, "reason": "no champion yet"})
+        write_json(
+            reports / "drift.json", {"checked": False, "reason": foreign or "no champion yet"}
+        )
         return
     version, profile = found
     drift = compare(profile, train["value"].to_numpy(), shape)
@@ -100,9 +140,15 @@ def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:
         f"{settings.drift_psi}), KS {drift.ks:.3f} (limit {settings.drift_ks})"
     )
     if drift.shape is not None:
+        # Either shape may be missing (a champion trained on another frequency): quote what is.
+        parts = [
+            f"{name} {change:.1%}"
+            for name, change in (("day", drift.day_shape), ("week", drift.week_shape))
+            if change is not None
+        ]
         line += (
-            f", seasonal shape moved by {drift.shape:.1%} of the mean at most (day "
-            f"{drift.day_shape:.1%}, week {drift.week_shape:.1%}; limit {settings.drift_shape:.0%})"
+            f", seasonal shape moved by {drift.shape:.1%} of the mean at most "
+            f"({', '.join(parts)}; limit {settings.drift_shape:.0%})"
         )
     if not over:
         logger.info("drift: %s", line)
@@ -113,6 +159,45 @@ def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:
         )
     else:
         logger.warning("drift: %s", line)
+
+
+def _fill(
+    params: Params, frame: pd.DataFrame, gaps: GapReport, missing: GapReport, reports: Path
+) -> tuple[pd.DataFrame, int, int]:
+    """Fill what ``on_gap`` / ``on_missing`` allow; write gaps.json either way.
+
+    Returns:
+        The frame, the missing timestamps filled and the missing values filled.
+
+    """
+    settings = params.validate_
+    steps, values = settings.on_gap == "fill", settings.on_missing == "fill"
+    if gaps:
+        logger.warning("gaps in the snapshot: %s", gaps.summary())
+    if missing:
+        logger.warning("missing values in the snapshot: %s", missing.summary())
+    filled = filled_steps = 0
+
+    def report() -> dict[str, Any]:
+        values_report = {**missing.as_dict(), "filled_values": filled - filled_steps}
+        return {**gaps.as_dict(), "filled_steps": filled_steps, "missing_values": values_report}
+
+    if (gaps and steps) or (missing and values):
+        try:
+            frame, filled = fill_missing(
+                frame, params.base.freq, settings.max_fill_steps, steps=steps, values=values
+            )
+        except GapError as err:
+            write_json(reports / "gaps.json", report())
+            raise StageError(f"{err} Gap report: {reports / 'gaps.json'}") from err
+        filled_steps = gaps.missing_steps if steps else 0
+        logger.warning(
+            "filled %d missing step(s) and %d missing value(s) by linear interpolation",
+            filled_steps,
+            filled - filled_steps,
+        )
+    write_json(reports / "gaps.json", report())
+    return frame, filled_steps, filled - filled_steps
 
 
 def validate(params: Params) -> None:
@@ -129,17 +214,8 @@ def validate(params: Params) -> None:
         f"{snapshot}: {len(frame):,} rows; shaded: the longest gaps, x: unusable values",
         reports / "series.png",
     )
-    filled = 0
-    if gaps:
-        logger.warning("gaps in the snapshot: %s", gaps.summary())
-        if params.validate_.on_gap == "fill":
-            try:
-                frame, filled = fill_gaps(frame, params.base.freq, params.validate_.max_fill_steps)
-            except GapError as err:
-                write_json(reports / "gaps.json", gaps.as_dict() | {"filled_steps": 0})
-                raise StageError(f"{err} Gap report: {reports / 'gaps.json'}") from err
-            logger.warning("filled %d missing step(s) by linear interpolation", filled)
-    write_json(reports / "gaps.json", gaps.as_dict() | {"filled_steps": filled})
+    missing = find_missing_values(frame)
+    frame, filled, filled_values = _fill(params, frame, gaps, missing, reports)
     settings = ContractSettings(
         freq=params.base.freq,
         min_value=params.validate_.min_value,
@@ -158,6 +234,8 @@ def validate(params: Params) -> None:
             "rows": len(frame),
             "gaps": gaps.count,
             "filled_steps": filled,
+            "missing_values": missing.missing_steps,
+            "filled_values": filled_values,
         },
     )
     if not result.success:
@@ -165,6 +243,11 @@ def validate(params: Params) -> None:
             f"\nGaps: {gaps.summary()} (validate.on_gap: fill interpolates gaps of up to "
             f"validate.max_fill_steps steps; report: {reports / 'gaps.json'})"
             if gaps
+            else ""
+        ) + (
+            f"\nMissing values: {missing.summary()} (validate.on_missing: fill interpolates runs "
+            f"of up to validate.max_fill_steps values; report: {reports / 'gaps.json'})"
+            if missing and params.validate_.on_missing == "fail"
             else ""
         )
         raise StageError(

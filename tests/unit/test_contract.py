@@ -76,7 +76,8 @@ def test_each_defect_fails_with_a_plain_reason(kind, expectation, words):
         ("duplicate", "series 'series' at 2024-01-01T05:00:00: more than one row"),
         (
             "gap",
-            "series 'series' at 2024-01-01T07:00:00: 9000 s after the previous row (2024-01-01T04:30:00)",
+            "series 'series' at 2024-01-01T07:00:00: 5 step(s) of 30min after the previous row "
+            "(2024-01-01T04:30:00)",
         ),
         ("short", "series 'series' has 50 rows"),
     ],

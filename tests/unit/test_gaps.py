@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from forecasting.data.gaps import GapError, fill_gaps, find_gaps
+from forecasting.data.gaps import GapError, fill_gaps, fill_missing, find_gaps, find_missing_values
 from tests.conftest import synthetic_series
 
 
@@ -55,3 +55,60 @@ def test_a_gap_longer_than_the_bound_is_refused_with_where_it_is():
     with pytest.raises(GapError, match=r"longer than validate\.max_fill_steps=2") as refused:
         fill_gaps(_two_series_with_gaps(), "30min", max_steps=2)
     assert "2024-01-01T04:30:00" in str(refused.value)
+
+
+def _with_missing_values() -> pd.DataFrame:
+    frame = synthetic_series(days=2).assign(series_id="s")[["series_id", "timestamp", "value"]]
+    frame.loc[[0, 20, 21, 50], "value"] = float("nan")  # one at the start, a run of 2, one alone
+    return frame
+
+
+def test_missing_values_are_reported_like_gaps():
+    report = find_missing_values(_with_missing_values())
+    assert (report.count, report.missing_steps) == (3, 4)
+    longest = report.longest[0]
+    assert (longest.missing_steps, longest.what) == (2, "value")
+    assert str(longest) == (
+        "s: 2 missing value(s) between 2024-01-01T09:30:00 and 2024-01-01T11:00:00"
+    )
+    assert "at the start, before 2024-01-01T00:30:00" in str(report.longest[1])
+    assert report.as_dict()["where"][1]["after"] is None
+
+
+def test_missing_values_are_filled_within_the_bound_and_the_start_is_dropped():
+    frame = _with_missing_values()
+    filled, count = fill_missing(frame, "30min", max_steps=2, steps=False, values=True)
+    assert count == 3 and len(filled) == len(frame) - 1  # the leading NaN has no left neighbour
+    assert filled["value"].notna().all()
+    assert filled["value"].iloc[19] == pytest.approx(
+        frame["value"].iloc[19] + (frame["value"].iloc[22] - frame["value"].iloc[19]) / 3
+    )
+    with pytest.raises(GapError, match=r"2 missing value\(s\) between"):
+        fill_missing(frame, "30min", max_steps=1, steps=False, values=True)
+
+
+def test_filling_timestamps_alone_leaves_missing_values_for_the_contract():
+    frame = _with_missing_values().drop(index=[30])
+    filled, count = fill_missing(frame, "30min", max_steps=4, steps=True, values=False)
+    assert count == 1 and len(filled) == 96
+    assert filled["value"].isna().sum() == 4
+
+
+def test_a_missing_month_is_one_step_whatever_its_length():
+    months = pd.date_range("2000-01-01", periods=12, freq="MS")
+    frame = pd.DataFrame({"series_id": "m", "timestamp": months, "value": range(12)}).drop(
+        index=[1, 2]  # February and March: 29 + 31 days
+    )
+    report = find_gaps(frame, "MS")
+    assert (report.count, report.missing_steps) == (1, 2)
+    filled, count = fill_missing(frame, "MS", max_steps=2)
+    assert count == 2 and filled["timestamp"].tolist() == months.tolist()
+    assert filled["value"].tolist() == pytest.approx(list(range(12)))  # linear in steps
+
+
+def test_a_missing_business_day_is_not_the_weekend():
+    days = pd.bdate_range("2024-01-01", periods=10)
+    frame = pd.DataFrame({"series_id": "b", "timestamp": days, "value": 1.0})
+    assert find_gaps(frame, "B").count == 0  # Friday -> Monday is one step
+    report = find_gaps(frame.drop(index=[4]), "B")  # a Friday
+    assert (report.count, report.missing_steps) == (1, 1)

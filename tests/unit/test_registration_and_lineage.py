@@ -8,12 +8,14 @@ import pytest
 
 from forecasting.model.network import save_model
 from forecasting.registry import lineage, registration
+from forecasting.registry.problem import Problem
 from forecasting.registry.tracking import use_tracking
 from forecasting.registry.versions import CHALLENGER, CHAMPION, version_by_alias
 from tests.conftest import reset_tracking_state
 from tests.unit.test_scoring_and_decision import _network
 
 NAME = "demand-forecaster"
+PROBLEM = Problem.of("30min", 24, 96, "MW", ["series"])
 REPORT = {
     "model": {"mae": 1.5, "rmse": 2.0},
     "baselines": {"naive": {"mae": 3.0, "rmse": 4.0}},
@@ -53,13 +55,13 @@ def test_a_missing_run_is_named_with_the_way_out(store):
 def test_evaluation_is_logged_registered_and_promoted_once(store, tmp_path):
     import mlflow
 
-    assert registration.champion_model(NAME) == (None, None)
+    assert registration.champion_model(NAME, PROBLEM) == (None, None, None)
     (tmp_path / "metrics.json").write_text(json.dumps(REPORT))
     with mlflow.start_run(run_id=store["run_id"]):
         registration.log_evaluation(REPORT, [(tmp_path / "metrics.json", "evaluation")])
-        first = registration.register_challenger(store, NAME, 1.5)
+        first = registration.register_challenger(store, NAME, 1.5, PROBLEM)
         settled = registration.settle_promotion(NAME, first, None, True, "first")
-        second = registration.register_challenger(store, NAME, 1.5)
+        second = registration.register_challenger(store, NAME, 1.5, PROBLEM)
         # evaluated against no champion, but v1 is champion now: the move is refused
         raced = registration.settle_promotion(NAME, second, None, True, "second")
     assert (first, second) == ("1", "2")
@@ -70,8 +72,12 @@ def test_evaluation_is_logged_registered_and_promoted_once(store, tmp_path):
     run = mlflow.get_run(store["run_id"])
     assert run.data.metrics["test/mae"] == 1.5 and run.data.metrics["test/naive/rmse"] == 4.0
     assert run.data.tags["promotion.promoted"] == "false"  # the last settlement
-    version, network = registration.champion_model(NAME)
+    version, network, foreign = registration.champion_model(NAME, PROBLEM)
     assert version == "1" and network is not None and network.config.horizon == 24
+    assert foreign is None
+    other = Problem.of("h", 24, 96, "MW", ["series"])  # another frequency: no reference
+    version, network, foreign = registration.champion_model(NAME, other)
+    assert version == "1" and network is None and foreign is not None and "freq" in foreign
     card = tmp_path / "card.md"
     card.write_text("# card")
     with mlflow.start_run(run_id=store["run_id"]):
@@ -83,7 +89,7 @@ def test_lineage_traces_the_champion_and_flags_what_disagrees(store, tmp_path):
     import mlflow
 
     with mlflow.start_run(run_id=store["run_id"]):
-        version = registration.register_challenger(store, NAME, 1.5)
+        version = registration.register_challenger(store, NAME, 1.5, PROBLEM)
         registration.settle_promotion(NAME, version, None, True, "first")
     (tmp_path / "reports" / "validate").mkdir(parents=True)
     (tmp_path / "reports" / "validate" / "summary.json").write_text('{"success": true}')

@@ -1,9 +1,11 @@
 """The data contract: a Great Expectations suite every snapshot must pass before training.
 
 Great Expectations checks columns, not sequences, so the per-series checks (strictly increasing
-timestamps, a regular step) run on one derived column, ``seconds_since_previous``: the gap to the
-previous timestamp of the same series (null on each series' first row, which value expectations
-skip). Importing Great Expectations costs seconds, so it is imported inside the functions here
+timestamps, a regular step) run on two derived columns: ``seconds_since_previous``, the time
+since the previous timestamp of the same series, and ``steps_since_previous``, the same in steps
+of the series' frequency on its calendar (a month after a month is 1 step whatever its length;
+a fraction is a time off the grid). Both are null on each series' first row, which value
+expectations skip. Importing Great Expectations costs seconds, so it is imported inside the functions here
 and never by training or serving code.
 """
 
@@ -21,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 SUITE_NAME = "series_contract"
 GAP_COLUMN = "seconds_since_previous"
+STEPS_COLUMN = "steps_since_previous"
 ROWS_COLUMN = "rows_in_series"
 EXAMPLE_ROWS = 3  # offending rows quoted per failed expectation
 
@@ -69,12 +72,23 @@ class ContractResult:
         return "\n".join(lines)
 
 
-def with_derived_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the per-series columns the suite checks: the gap to the previous row and the row count."""
+def with_derived_columns(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Add the per-series columns the suite checks.
+
+    They are the time and the steps of ``freq`` since the previous row, and the row count.
+    """
+    from forecasting.core.periods import steps_between
+
     by_series = frame.groupby("series_id", sort=False)
+    previous = by_series["timestamp"].shift()
     return frame.assign(
         **{
             GAP_COLUMN: by_series["timestamp"].diff().dt.total_seconds(),
+            STEPS_COLUMN: steps_between(
+                previous.to_numpy(dtype="datetime64[ns]"),
+                frame["timestamp"].to_numpy(dtype="datetime64[ns]"),
+                freq,
+            ),
             ROWS_COLUMN: by_series["value"].transform("size"),
         }
     )
@@ -84,14 +98,18 @@ def _expectations(settings: ContractSettings) -> list[tuple[Any, str]]:
     """The suite: (expectation, why it matters) pairs."""
     import great_expectations as gx
 
-    from forecasting.core.periods import step_of
-
-    step_seconds = step_of(settings.freq).total_seconds()
     e = gx.expectations
     return [
         (
             e.ExpectTableColumnsToMatchSet(
-                column_set=["series_id", "timestamp", "value", GAP_COLUMN, ROWS_COLUMN],
+                column_set=[
+                    "series_id",
+                    "timestamp",
+                    "value",
+                    GAP_COLUMN,
+                    STEPS_COLUMN,
+                    ROWS_COLUMN,
+                ],
                 exact_match=True,
             ),
             "the snapshot must have exactly the canonical columns",
@@ -126,11 +144,9 @@ def _expectations(settings: ContractSettings) -> list[tuple[Any, str]]:
             "timestamps must be strictly increasing within each series (unsorted or repeated)",
         ),
         (
-            e.ExpectColumnValuesToBeBetween(
-                column=GAP_COLUMN, min_value=step_seconds, max_value=step_seconds
-            ),
-            f"the series must be regular at {settings.freq} ({step_seconds:g} s); other values are "
-            "gaps or irregular steps",
+            e.ExpectColumnValuesToBeBetween(column=STEPS_COLUMN, min_value=1, max_value=1),
+            f"the series must be regular at {settings.freq}, one step apart on its calendar; "
+            "whole numbers above 1 are gaps, fractions are timestamps off the grid",
         ),
         (
             # Value expectations pass vacuously on an empty frame: count rows explicitly.
@@ -142,12 +158,12 @@ def _expectations(settings: ContractSettings) -> list[tuple[Any, str]]:
                 column=ROWS_COLUMN, min_value=settings.min_rows_per_series
             ),
             f"every series needs at least {settings.min_rows_per_series} rows for input window + "
-            "horizon on every split",
+            "horizon on every split (or lower train.input_length / train.horizon)",
         ),
     ]
 
 
-def _example(checked: pd.DataFrame, index: Any, column: str | None) -> str:
+def _example(checked: pd.DataFrame, index: Any, column: str | None, freq: str) -> str:
     """One offending row in words: its series and time, and what is wrong with it."""
     row = checked.loc[index]
     stamp = row["timestamp"]
@@ -155,6 +171,12 @@ def _example(checked: pd.DataFrame, index: Any, column: str | None) -> str:
     if column == GAP_COLUMN:
         previous = stamp - pd.Timedelta(seconds=float(row[GAP_COLUMN]))
         return f"{at}: {row[GAP_COLUMN]:g} s after the previous row ({previous.isoformat()})"
+    if column == STEPS_COLUMN:
+        previous = stamp - pd.Timedelta(seconds=float(row[GAP_COLUMN]))
+        return (
+            f"{at}: {row[STEPS_COLUMN]:g} step(s) of {freq} after the previous row "
+            f"({previous.isoformat()})"
+        )
     if column == ROWS_COLUMN:
         return f"series {row['series_id']!r} has {row[ROWS_COLUMN]} rows"
     if column is None:  # the compound (series, timestamp) uniqueness
@@ -162,7 +184,7 @@ def _example(checked: pd.DataFrame, index: Any, column: str | None) -> str:
     return f"{at}: value {float(row['value'])!r}"
 
 
-def _describe(result: Any, why: str, checked: pd.DataFrame) -> Failure:
+def _describe(result: Any, why: str, checked: pd.DataFrame, freq: str) -> Failure:
     config = result.expectation_config
     kwargs = dict(config.kwargs)
     details = result.result or {}
@@ -178,7 +200,7 @@ def _describe(result: Any, why: str, checked: pd.DataFrame) -> Failure:
             f"rows ({details.get('unexpected_percent', 0):.2f}%)"
         )
         for index in details.get("partial_unexpected_index_list") or []:
-            example = _example(checked, index, kwargs.get("column"))
+            example = _example(checked, index, kwargs.get("column"), freq)
             if example not in examples:
                 examples.append(example)
             if len(examples) == EXAMPLE_ROWS:
@@ -209,7 +231,7 @@ def validate_frame(
 
     # This module sets its own logger to INFO at import, to announce a temporary docs folder.
     logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
-    checked = with_derived_columns(frame)
+    checked = with_derived_columns(frame, settings.freq)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # the stage logs instead
     source = context.data_sources.add_pandas("snapshot")
@@ -252,7 +274,12 @@ def validate_frame(
     )
     validation = next(iter(run.run_results.values()))
     failures = [
-        _describe(item, reasons.get(str(getattr(item.expectation_config, "id", "")), ""), checked)
+        _describe(
+            item,
+            reasons.get(str(getattr(item.expectation_config, "id", "")), ""),
+            checked,
+            settings.freq,
+        )
         for item in validation.results
         if not item.success
     ]

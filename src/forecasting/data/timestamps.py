@@ -164,10 +164,17 @@ def parse_timestamps(
     elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
         parsed = raw
     elif pd.api.types.is_numeric_dtype(raw.dtype) and raw.notna().any():
-        raise TimestampError(
-            f"column {column!r} holds numbers, not date-times: if they count seconds (or "
-            "milliseconds) since 1970, set ingest.timestamp_format: unix (or unix_ms)"
+        if fmt is None:
+            raise TimestampError(
+                f"column {column!r} holds numbers, not date-times: if they count seconds (or "
+                "milliseconds) since 1970, set ingest.timestamp_format: unix (or unix_ms); if "
+                "they are dates written as digits (19580329), set it to their pattern ('%Y%m%d')"
+            )
+        # Dates written as digits (19580329) and read as numbers: parse their digits.
+        digits = raw.map(
+            lambda v: f"{v:.0f}" if float(v).is_integer() else str(v), na_action="ignore"
         )
+        parsed = _parse_strings(digits.astype("str"), fmt, timezone, column)
     else:
         parsed = _parse_strings(raw, fmt, timezone, column)
     if getattr(parsed.dt, "tz", None) is not None:

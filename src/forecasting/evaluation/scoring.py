@@ -168,6 +168,9 @@ def holt_winters_forecasts(
     wanted = weeks * season
     before_test = pd.concat([splits.train, splits.val]).groupby("series_id").size().min()
     history_length = int(min(wanted, before_test))
+    if season < 2:  # weekly or coarser, 7D: no weekly season to fit (statsmodels refuses 1)
+        logger.info("Holt-Winters baseline skipped: %s has no weekly season", freq)
+        return None
     if wanted == 0 or history_length < 2 * season:
         logger.warning(
             "Holt-Winters baseline skipped: it needs two weeks (%d steps) of history before the "

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecasting.core.periods import future_isoformats, step_of, week_phase_of_nanos
+from forecasting.core.periods import future_isoformats, on_grid, week_phase_of_nanos
 from forecasting.model.network import RecurrentForecaster
 
 
@@ -31,7 +31,12 @@ class Forecast:
 
 
 def _parse_end(end: str | pd.Timestamp | datetime, freq: str) -> pd.Timestamp:
-    """The last observation's time: ISO 8601, local like the training data, on the series' grid."""
+    """The last observation's time: ISO 8601, local like the training data, on the series' grid.
+
+    ``periods.on_grid`` says what the grid is: from midnight for steps within a day, midnight
+    of any day for whole days (``7D`` keeps no weekday), the offset's own days for calendar
+    steps.
+    """
     try:
         stamp = pd.Timestamp(end)
     except (ValueError, TypeError) as err:
@@ -45,8 +50,8 @@ def _parse_end(end: str | pd.Timestamp | datetime, freq: str) -> pd.Timestamp:
             f"'end' must be a local timestamp without a time zone, like the training data; "
             f"got {end!s}"
         )
-    step = step_of(freq)
-    if stamp.floor(step) != stamp:
+    if not on_grid(stamp, freq):
+        # On the calendar: a W-SAT week ends on a Saturday, an MS month on the 1st.
         raise RequestError(f"'end' must lie on the series' {freq} grid, got {stamp.isoformat()}")
     return stamp
 

@@ -17,6 +17,7 @@ from typing import Any
 from forecasting.core.errors import ForecastingError
 from forecasting.model.network import RecurrentForecaster, load_model
 from forecasting.registry import champion
+from forecasting.registry.problem import Problem, belongs_to
 from forecasting.registry.versions import (
     CHALLENGER,
     CHAMPION,
@@ -53,15 +54,25 @@ def require_run(run_id: str) -> None:
         ) from err
 
 
-def champion_model(name: str) -> tuple[str | None, RecurrentForecaster | None]:
-    """The current champion's version and network (weights checked), or (None, None)."""
+def champion_model(
+    name: str, problem: Problem
+) -> tuple[str | None, RecurrentForecaster | None, str | None]:
+    """The current champion's version and network (weights checked), or (None, None, None).
+
+    A champion of another ``problem`` (frequency, horizon, input length, unit, series) is no
+    reference: its network is not loaded and the third item says why (else None).
+    """
     holder = version_by_alias(name, CHAMPION)
     if holder is None:
-        return None, None
+        return None, None, None
+    same, why = belongs_to(holder, problem)
+    if not same:
+        logger.info("champion %s: the gate compares with the baselines alone", why)
+        return str(holder.version), None, f"champion {why}"
     with tempfile.TemporaryDirectory() as scratch:
         folder = download_model_files(name, str(holder.version), Path(scratch))
         model = load_model(folder, expected_sha256=holder.tags.get("weights.sha256"))
-    return str(holder.version), model
+    return str(holder.version), model, None
 
 
 def flat_metrics(report: dict[str, Any], split: str = "test") -> dict[str, float]:
@@ -81,13 +92,16 @@ def log_evaluation(report: dict[str, Any], artifacts: Sequence[tuple[Path, str]]
         mlflow.log_artifact(str(path), artifact_path=folder)
 
 
-def register_challenger(handoff: dict[str, Any], name: str, test_mae: float) -> str:
+def register_challenger(
+    handoff: dict[str, Any], name: str, test_mae: float, problem: Problem
+) -> str:
     """Register the trained model as a new version of ``name`` holding ``challenger``.
 
     Args:
         handoff: the train stage's ``run.json`` (run id, model URI, weights and data hashes).
         name: the registered model.
         test_mae: the model's test MAE, kept as a version tag.
+        problem: the problem it forecasts, kept as ``problem.*`` tags.
 
     """
     version = register_version(
@@ -98,6 +112,7 @@ def register_challenger(handoff: dict[str, Any], name: str, test_mae: float) -> 
             "weights.sha256": handoff["weights_sha256"],
             "data.sha256": handoff["data_sha256"],
             "test.mae": f"{test_mae:.4f}",
+            **problem.as_tags(),
         },
     )
     set_alias(name, CHALLENGER, version)
