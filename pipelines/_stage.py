@@ -1,17 +1,30 @@
-"""What every stage shares: logging, params, and turning failures into an exit code and a message."""
+"""What every stage shares: logging, params, and turning failures into an exit code and a message.
+
+Besides the stage's own errors, the faults of the machine are caught here and told in one line
+naming what to do: a full disk or an I/O error (with the path and what to free), a full or
+locked SQLite store, an MLflow store that stopped answering mid-stage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from forecasting.core.errors import ForecastingError
+from forecasting.registry.tracking import bound_requests
 from pipelines.params import Params, ParamsError, load_params
 
 logger = logging.getLogger("pipelines")
+
+FREEABLE = (
+    "old raw snapshots (ingest.keep_snapshots), mlartifacts/, models/checkpoints/, the BentoML "
+    "store (`bentoml list`, `bentoml models list`)"
+)
 
 
 class StageError(RuntimeError):
@@ -26,6 +39,67 @@ def parse_args(stage: str, argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and the errors it was raised from (MLflow and torch wrap OS errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _mount_of(path: str) -> str:
+    folder = Path(path).resolve()
+    while not folder.exists() or not os.path.ismount(folder):
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return str(folder)
+
+
+def _os_message(err: OSError) -> str | None:
+    where = str(err.filename) if err.filename else None
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        target = where or str(Path.cwd())
+        return (
+            f"no space left on the device while writing {where or 'a file'}: free space on "
+            f"{_mount_of(target)} (`df -h {_mount_of(target)}`), e.g. {FREEABLE}, then re-run; "
+            "nothing already produced was replaced"
+        )
+    if err.errno == errno.EIO:
+        return f"I/O error on {where or 'the disk'}: check the disk (dmesg) and re-run"
+    if err.errno == errno.EROFS:
+        return f"{where or 'the output folder'} is on a read-only filesystem: remount it or move it"
+    return None
+
+
+def _names(err: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(err).__mro__}
+
+
+def fault_message(err: BaseException) -> str | None:
+    """One line for a machine fault somewhere in ``err``'s chain; None if it is not one."""
+    for link in _chain(err):
+        if isinstance(link, OSError) and (message := _os_message(link)):
+            return message
+    text = " ".join(str(link) for link in _chain(err))
+    store = os.environ.get("MLFLOW_TRACKING_URI") or "the local store mlflow.db"
+    if "database or disk is full" in text:
+        return f"the disk holding {store} is full: free space there (e.g. {FREEABLE}), then re-run"
+    if "database is locked" in text:
+        return f"{store} is locked by another process (a second pipeline?): let it end, re-run"
+    for link in _chain(err):
+        names = _names(link)
+        if names & {"MlflowException", "ConnectionError", "OperationalError"}:
+            first = (str(link).strip().splitlines() or [type(link).__name__])[0][:300]
+            return (
+                f"the tracking store at MLFLOW_TRACKING_URI={store} failed mid-stage ({first}): "
+                "check that it runs and has space, then re-run"
+            )
+    return None
+
+
 def run_stage(stage: str, body: Callable[[Params], None], argv: Sequence[str] | None) -> int:
     """Run a stage body with validated params; return 0, or 1 with a one-paragraph error."""
     logging.basicConfig(
@@ -37,9 +111,17 @@ def run_stage(stage: str, body: Callable[[Params], None], argv: Sequence[str] | 
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(stage, argv)
     try:
-        body(load_params(args.params))
+        params = load_params(args.params)
+        bound_requests(params.tracking.timeout_s, params.tracking.max_retries)
+        body(params)
     except (StageError, ParamsError, ValueError, FileNotFoundError, ForecastingError) as err:
         logger.error("%s failed: %s", stage, err)
+        return 1
+    except Exception as err:
+        message = fault_message(err)
+        if message is None:
+            raise
+        logger.error("%s failed: %s", stage, message)
         return 1
     return 0
 

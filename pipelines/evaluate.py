@@ -25,7 +25,7 @@ from forecasting.model.datasets import test_windows
 from forecasting.model.network import ModelConfig, RecurrentForecaster, load_model
 from forecasting.model.windows import WindowBatch, WindowDataset
 from forecasting.registry import champion
-from forecasting.registry.tracking import use_tracking
+from forecasting.registry.tracking import process_tags, use_tracking
 from forecasting.registry.versions import (
     CHALLENGER,
     CHAMPION,
@@ -46,14 +46,14 @@ def _forecast(model: RecurrentForecaster, batch: WindowBatch) -> np.ndarray:
 
 
 def _champion_forecast(
-    params: Params, splits: Splits, windows: WindowDataset
+    params: Params, splits: Splits, windows: WindowDataset, run_id: str
 ) -> tuple[str | None, np.ndarray | None]:
     """The current champion's forecasts at the origins of ``windows``, or (None, None) without one.
 
     The champion reads its own input length (it may predate a change of ``input_length``), at the
     same origins and over the same horizon; a champion with another horizon cannot be compared.
     """
-    holder = version_by_alias(params.base.registered_model, CHAMPION)
+    holder = champion.incumbent(params.base.registered_model, run_id)
     if holder is None:
         return None, None
     with tempfile.TemporaryDirectory() as scratch:
@@ -164,6 +164,7 @@ def evaluate(params: Params) -> None:
     handoff: dict[str, Any] = read_json(params.paths.reports / "train" / "run.json")
     use_tracking(Path.cwd(), params.base.experiment)
     _require_run(handoff["run_id"])
+    champion.repair(params.base.registered_model)  # a move half done by a killed run
     model = load_model(params.paths.models, expected_sha256=handoff["weights_sha256"])
     config = model.config
     splits = read_splits(params.paths.validated)
@@ -202,7 +203,9 @@ def evaluate(params: Params) -> None:
         "origins": len(windows),
     }
 
-    champion_version, champion_forecast = _champion_forecast(params, splits, windows)
+    champion_version, champion_forecast = _champion_forecast(
+        params, splits, windows, handoff["run_id"]
+    )
     champion_mae = None
     if champion_forecast is not None:
         report["champion"] = {
@@ -280,6 +283,7 @@ def evaluate(params: Params) -> None:
 
     name = params.base.registered_model
     with mlflow.start_run(run_id=handoff["run_id"]):
+        mlflow.set_tags(process_tags())
         flat = {f"test/{k}": v for k, v in report["model"].items()}
         for baseline, figures in report["baselines"].items():
             flat.update({f"test/{baseline}/{k}": v for k, v in figures.items()})
@@ -326,7 +330,8 @@ def evaluate(params: Params) -> None:
             try:
                 champion.promote(name, version, champion_version, reason)
             except champion.ChampionChanged as err:
-                promote, reason = False, f"{err} (`dvc repro --force evaluate`)"
+                rerun = "`dvc repro --force --single-item evaluate && dvc repro`"
+                promote, reason = False, f"{err} ({rerun})"
                 decision.update(promoted=False, reason=reason)
         holder = version_by_alias(name, CHAMPION)
         decision["champion_after"] = None if holder is None else str(holder.version)

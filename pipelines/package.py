@@ -18,6 +18,7 @@ from forecasting.core.files import file_sha256, write_json
 from forecasting.data.requests import recent_requests
 from forecasting.data.splits import read_splits
 from forecasting.model.network import load_model
+from forecasting.registry.champion import repair
 from forecasting.registry.tracking import use_tracking
 from forecasting.registry.versions import CHAMPION, download_model_files, version_by_alias
 from forecasting.serving.bento import (
@@ -40,6 +41,7 @@ def package(params: Params) -> None:
 
     name = params.base.registered_model
     use_tracking(Path.cwd(), params.base.experiment)
+    repair(name)  # never ship a champion whose move was left half done
     champion = version_by_alias(name, CHAMPION)
     if champion is None:
         raise StageError(

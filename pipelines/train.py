@@ -26,7 +26,7 @@ from forecasting.registry.provenance import (
     environment,
     git_commit,
 )
-from forecasting.registry.tracking import use_tracking
+from forecasting.registry.tracking import process_tags, use_tracking
 from forecasting.training.checkpoints import load_checkpoint, remove_checkpoint
 from forecasting.training.distributed import current_world
 from forecasting.training.loop import (
@@ -192,6 +192,7 @@ def _train_and_log(
     with mlflow.start_run(run_id=run_id, log_system_metrics=True) as run:
         if run_id is not None:
             logger.info("continuing MLflow run %s from its checkpoint", run_id)
+        mlflow.set_tags(process_tags())  # a later run marks this one KILLED if we die
         mlflow.set_tags(
             {
                 "git.commit": commit,

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forecasting.core.errors import ForecastingError
 from forecasting.core.files import file_sha256
 from forecasting.data.splits import SPLITS
+from forecasting.registry import champion
 from forecasting.registry.provenance import data_fingerprint, dvc_lock_hashes
 from forecasting.registry.tracking import use_tracking
 from forecasting.registry.versions import CHAMPION, version_by_alias
@@ -48,6 +50,7 @@ def chain(params_path: Path, version: str | None) -> list[Link]:
     params = load_params(params_path)
     name = params.base.registered_model
     use_tracking(Path.cwd(), params.base.experiment)
+    champion.repair(name)  # a half-done move is finished first, so the chain is the truth
     client = mlflow.MlflowClient()
     if version is None:
         holder = version_by_alias(name, CHAMPION)
@@ -158,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     try:
         links = chain(args.params, args.version)
-    except (ParamsError, ValueError, KeyError) as err:
+    except (ParamsError, ValueError, KeyError, ForecastingError) as err:
         print(f"lineage failed: {err}", file=sys.stderr)
         return 1
     marks = {True: "ok", False: "BROKEN", None: "  "}

@@ -148,7 +148,8 @@ def test_a_lock_held_by_a_live_process_is_waited_for(registry):
     import mlflow
 
     mlflow.MlflowClient().create_registered_model(
-        NAME + champion.LOCK_SUFFIX, tags=champion._lock_tags()  # this (live) process
+        NAME + champion.LOCK_SUFFIX,
+        tags=champion._lock_tags(),  # this (live) process
     )
     with (
         pytest.raises(champion.LockTimeout, match="a live process"),

@@ -21,6 +21,7 @@ whose holder is a dead process on this host is broken at once.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -31,11 +32,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from forecasting.core.errors import ForecastingError
 from forecasting.core.faults import fault_point
+from forecasting.core.processes import process_gone, process_start
 from forecasting.registry.versions import (
     CHAMPION,
     RegistryUnavailable,
@@ -91,18 +92,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _process_start(pid: int) -> str:
-    """The kernel's start time of ``pid`` (clock ticks since boot), "" where /proc cannot tell.
-
-    With the PID it names one process for good: a PID reused after a reboot or wrap differs here.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name in (...) may hold spaces
-
-
 def _lock_tags() -> dict[str, str]:
     pid = os.getpid()
     return {
@@ -110,7 +99,7 @@ def _lock_tags() -> dict[str, str]:
         "lock.acquired_at": str(time.time()),
         "lock.host": socket.gethostname(),
         "lock.pid": str(pid),
-        "lock.pid_start": _process_start(pid),
+        "lock.pid_start": process_start(pid),
     }
 
 
@@ -122,15 +111,7 @@ def holder_gone(tags: dict[str, str]) -> bool:
     """
     if tags.get("lock.host") != socket.gethostname() or not tags.get("lock.pid", "").isdigit():
         return False
-    pid = int(tags["lock.pid"])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, another user's
-    recorded = tags.get("lock.pid_start", "")
-    return bool(recorded) and _process_start(pid) not in ("", recorded)
+    return process_gone(int(tags["lock.pid"]), tags.get("lock.pid_start", ""))
 
 
 def _break_if_abandoned(client: Any, lock: str, stale_after_s: float) -> str:
@@ -189,10 +170,9 @@ def promotion_lock(
             if err.error_code not in {"RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"}:
                 raise
         owner = "another pipeline"
-        try:
+        # MlflowException: released (or broken) between our two calls: the next attempt tells
+        with contextlib.suppress(MlflowException):
             owner = _break_if_abandoned(client, lock, stale_after_s)
-        except MlflowException:
-            pass  # released (or broken) between our two calls: the next attempt will tell
         if time.monotonic() > deadline:
             raise LockTimeout(
                 f"the promotion lock {lock!r} is held by {owner}, a live process; wait for it "
@@ -376,8 +356,10 @@ def _finish_pending(name: str, pending: dict[str, Any]) -> ChampionEvent | None:
 
 
 def _adopt_unrecorded(name: str) -> ChampionEvent | None:
-    """Record a champion the history does not explain (a move interrupted before crash-safe
-    promotion existed, or an alias moved by hand), so history, rollback and lineage agree."""
+    """Record a champion the history does not explain, so history, rollback and lineage agree.
+
+    That is a move interrupted before crash-safe promotion existed, or an alias moved by hand.
+    """
     events = history(name)
     last = events[-1].to_version if events else None
     current = _current(name)
@@ -412,8 +394,11 @@ def _repair_locked(name: str) -> list[ChampionEvent]:
 
 
 def needs_repair(name: str) -> bool:
-    """Whether a half-done move is visible: a pending intent, a held lock whose holder is gone,
-    or a champion the history does not explain. Reads only."""
+    """Whether a half-done move is visible (reads only).
+
+    That is a pending intent, a held lock whose holder is gone, or a champion the history does
+    not explain.
+    """
     from mlflow.exceptions import MlflowException
 
     if PENDING_TAG in _model_tags(name):
@@ -478,11 +463,7 @@ def promote(name: str, version: str, expected_champion: str | None, reason: str)
         _repair_locked(name)
         current = _current(name)
         if current == version and current != expected_champion:
-            done = [
-                e
-                for e in history(name)
-                if e.action == "promote" and e.to_version == version
-            ]
+            done = [e for e in history(name) if e.action == "promote" and e.to_version == version]
             if done and done[-1].from_version == expected_champion:
                 logger.info("v%s is already the champion (promoted %s)", version, done[-1].at)
                 return done[-1]
@@ -519,5 +500,7 @@ def rollback(name: str) -> ChampionEvent:
             raise ValueError(f"champion v{current} of {name} replaced no earlier champion")
         return _apply(
             name,
-            ChampionEvent(_now(), "rollback", current, previous, actor(), f"rollback of v{current}"),
+            ChampionEvent(
+                _now(), "rollback", current, previous, actor(), f"rollback of v{current}"
+            ),
         )

@@ -20,6 +20,7 @@ class RegistryUnavailable(ForecastingError):
 
     @classmethod
     def from_error(cls, err: Exception) -> RegistryUnavailable:
+        """The error for a failed registry call ``err``, naming the store and what to do."""
         import mlflow
 
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -63,8 +64,10 @@ def version_by_alias(name: str, alias: str) -> Any | None:
 
 
 def version_of_run(name: str, run_id: str, weights_sha256: str | None = None) -> str | None:
-    """The lowest existing version of ``name`` registered from ``run_id`` (and, when given, with
-    those weights), or None."""
+    """The lowest existing version of ``name`` from ``run_id`` (with those weights, if given).
+
+    None when the run was never registered.
+    """
     found = [
         version
         for version in _client().search_model_versions(f"name='{name}' and run_id='{run_id}'")
@@ -85,7 +88,9 @@ def register_version(model_uri: str, name: str, tags: dict[str, str]) -> str:
     if run_id:
         existing = version_of_run(name, run_id, tags.get("weights.sha256"))
         if existing is not None:
-            logger.info("run %s is already registered as %s v%s: reusing it", run_id, name, existing)
+            logger.info(
+                "run %s is already registered as %s v%s: reusing it", run_id, name, existing
+            )
             tag_version(name, existing, tags)
             return existing
     version = mlflow.register_model(model_uri, name, tags=tags)
