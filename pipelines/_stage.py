@@ -8,6 +8,7 @@ locked SQLite store, an MLflow store that stopped answering mid-stage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
@@ -58,14 +59,35 @@ def _mount_of(path: str) -> str:
     return str(folder)
 
 
-def _os_message(err: OSError) -> str | None:
+def _existing(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _fullest(candidates: Sequence[Path]) -> str:
+    """Of the places a stage writes, the one with the least free space.
+
+    That is where a write failed, when the error itself names no file.
+    """
+    free = {}
+    for candidate in candidates:
+        with contextlib.suppress(OSError):
+            stats = os.statvfs(_existing(candidate))
+            free[str(candidate)] = stats.f_bavail * stats.f_frsize
+    return min(free, key=lambda path: free[path]) if free else str(Path.cwd())
+
+
+def _os_message(err: OSError, outputs: Sequence[Path]) -> str | None:
     where = str(err.filename) if err.filename else None
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        target = where or str(Path.cwd())
+        target = where or _fullest(outputs)
+        mount = _mount_of(str(_existing(Path(target))))
         return (
-            f"no space left on the device while writing {where or 'a file'}: free space on "
-            f"{_mount_of(target)} (`df -h {_mount_of(target)}`), e.g. {FREEABLE}, then re-run; "
-            "nothing already produced was replaced"
+            f"no space left on the device while writing {target}: free space on {mount} "
+            f"(`df -h {mount}`), e.g. {FREEABLE}, then re-run; nothing already produced was "
+            "replaced"
         )
     if err.errno == errno.EIO:
         return f"I/O error on {where or 'the disk'}: check the disk (dmesg) and re-run"
@@ -78,10 +100,13 @@ def _names(err: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(err).__mro__}
 
 
-def fault_message(err: BaseException) -> str | None:
-    """One line for a machine fault somewhere in ``err``'s chain; None if it is not one."""
+def fault_message(err: BaseException, outputs: Sequence[Path] = ()) -> str | None:
+    """One line for a machine fault somewhere in ``err``'s chain; None if it is not one.
+
+    ``outputs``: where the stage writes, to name the full one when the error names no file.
+    """
     for link in _chain(err):
-        if isinstance(link, OSError) and (message := _os_message(link)):
+        if isinstance(link, OSError) and (message := _os_message(link, outputs)):
             return message
     text = " ".join(str(link) for link in _chain(err))
     store = os.environ.get("MLFLOW_TRACKING_URI") or "the local store mlflow.db"
@@ -110,15 +135,17 @@ def run_stage(stage: str, body: Callable[[Params], None], argv: Sequence[str] | 
     for noisy in ("alembic", "urllib3", "great_expectations", "mlflow.store", "httpx", "bentoml"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(stage, argv)
+    outputs: list[Path] = [Path.cwd()]
     try:
         params = load_params(args.params)
+        outputs = [Path(str(p)) for p in params.paths.model_dump().values()] + outputs
         bound_requests(params.tracking.timeout_s, params.tracking.max_retries)
         body(params)
     except (StageError, ParamsError, ValueError, FileNotFoundError, ForecastingError) as err:
         logger.error("%s failed: %s", stage, err)
         return 1
     except Exception as err:
-        message = fault_message(err)
+        message = fault_message(err, outputs)
         if message is None:
             raise
         logger.error("%s failed: %s", stage, message)
