@@ -121,6 +121,8 @@ def _break_if_abandoned(client: Any, lock: str, stale_after_s: float) -> str:
     """
     tags = client.get_registered_model(lock).tags
     owner = str(tags.get("lock.owner", "another pipeline"))
+    if tags.get("lock.pid"):
+        owner += f" (pid {tags['lock.pid']} on {tags.get('lock.host', '?')})"
     if holder_gone(tags):
         logger.warning(
             "breaking the promotion lock of %s: its process %s on %s is gone (killed while "
@@ -174,9 +176,15 @@ def promotion_lock(
         with contextlib.suppress(MlflowException):
             owner = _break_if_abandoned(client, lock, stale_after_s)
         if time.monotonic() > deadline:
+            here = f"on {socket.gethostname()})" in owner
             raise LockTimeout(
-                f"the promotion lock {lock!r} is held by {owner}, a live process; wait for it "
-                "to finish (or, if it is hung, stop it and retry)"
+                f"the promotion lock {lock!r} is held by {owner}, "
+                + (
+                    "a live process: wait for it to finish (or, if it hangs, stop it and retry)"
+                    if here
+                    else "which this machine cannot check: if no pipeline is running there, "
+                    f"delete the registered model {lock!r} and retry"
+                )
             )
         time.sleep(0.1)
     try:
