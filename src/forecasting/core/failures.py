@@ -95,12 +95,17 @@ def fault_message(err: BaseException, outputs: Sequence[Path] = ()) -> str | Non
         return f"the disk holding {store} is full: free space there (e.g. {FREEABLE}), then re-run"
     if "database is locked" in text:
         return f"{store} is locked by another process (a second pipeline?): let it end, re-run"
+    unreachable = ("Max retries exceeded", "Connection refused", "timed out", "could not connect")
     for link in _chain(err):
         names = _names(link)
         if names & {"MlflowException", "ConnectionError", "OperationalError"}:
             first = (str(link).strip().splitlines() or [type(link).__name__])[0][:300]
-            return (
-                f"the tracking store at MLFLOW_TRACKING_URI={store} failed mid-stage ({first}): "
-                "check that it runs and has space, then re-run"
-            )
+            if names & {"ConnectionError", "OperationalError"} or any(
+                word in text for word in unreachable
+            ):
+                return (
+                    f"the tracking store at MLFLOW_TRACKING_URI={store} stopped answering "
+                    f"mid-stage ({first}): check that it runs and has space, then re-run"
+                )
+            return f"an MLflow call against MLFLOW_TRACKING_URI={store} failed: {first}"
     return None
