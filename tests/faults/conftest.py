@@ -58,3 +58,16 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         client.create_model_version(NAME, str(source))
     champion.promote(NAME, "1", expected_champion=None, reason="first champion")
     return uri
+
+
+@pytest.fixture(autouse=True)
+def _restore_registry_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each case points MLflow's registry at its own store; later tests get theirs back."""
+    from mlflow.tracking._model_registry import utils
+
+    monkeypatch.setattr(utils, "_registry_uri", utils._registry_uri)
+    if "MLFLOW_REGISTRY_URI" in os.environ:
+        monkeypatch.setenv("MLFLOW_REGISTRY_URI", os.environ["MLFLOW_REGISTRY_URI"])
+    else:
+        monkeypatch.setenv("MLFLOW_REGISTRY_URI", "unset")  # recorded, so teardown unsets it
+        monkeypatch.delenv("MLFLOW_REGISTRY_URI")
