@@ -68,7 +68,9 @@ def test_ingest_on_a_full_disk_keeps_the_snapshot_and_says_what_to_free(
     filler = _fill(small_disk, leave_bytes=2048)
     caplog.clear()
     assert ingest.main([]) == 1
-    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    (line,) = [
+        r.getMessage() for r in caplog.records if r.name == "pipelines" and r.levelname == "ERROR"
+    ]
     assert "no space left" in line and str(small_disk) in line and "free space" in line
     assert "Traceback" not in caplog.text
     assert json.loads((small_disk / "raw" / "manifest.json").read_text()) == manifest
@@ -95,5 +97,7 @@ def test_a_full_sqlite_store_is_one_line(small_disk, monkeypatch, caplog):
             client.set_registered_model_tag("demand-forecaster", f"t{number}", "x" * 5000)
 
     assert run_stage("faults", body, ["--params", str(REPO_ROOT / "params.yaml")]) == 1
-    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    (line,) = [
+        r.getMessage() for r in caplog.records if r.name == "pipelines" and r.levelname == "ERROR"
+    ]
     assert "full" in line and "free space" in line

@@ -31,7 +31,9 @@ def dead_uri(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_an_unreachable_store_is_one_line_naming_the_uri(dead_uri, caplog):
     assert history_command.main(["--params", str(REPO_ROOT / "params.yaml")]) == 1
-    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    (line,) = [
+        r.getMessage() for r in caplog.records if r.name == "pipelines" and r.levelname == "ERROR"
+    ]
     assert f"MLFLOW_TRACKING_URI={dead_uri}" in line and "unreachable" in line
     assert "Traceback" not in caplog.text
 
