@@ -1,4 +1,9 @@
-"""What every stage shares: logging, params, and turning failures into an exit code and a message."""
+"""What every stage shares: logging, params, and turning failures into an exit code and a message.
+
+Besides the stage's own errors, the faults of the machine are caught here and told in one line
+naming what to do: a full disk or an I/O error (with the path and what to free), a full or
+locked SQLite store, an MLflow store that stopped answering mid-stage.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from forecasting.core.errors import ForecastingError
+from forecasting.core.failures import fault_message
+from forecasting.registry.tracking import bound_requests
 from pipelines.params import Params, ParamsError, load_params
 
 logger = logging.getLogger("pipelines")
@@ -36,10 +43,20 @@ def run_stage(stage: str, body: Callable[[Params], None], argv: Sequence[str] | 
     for noisy in ("alembic", "urllib3", "great_expectations", "mlflow.store", "httpx", "bentoml"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(stage, argv)
+    outputs: list[Path] = [Path.cwd()]
     try:
-        body(load_params(args.params))
+        params = load_params(args.params)
+        outputs = [Path(str(p)) for p in params.paths.model_dump().values()] + outputs
+        bound_requests(params.tracking.timeout_s, params.tracking.max_retries)
+        body(params)
     except (StageError, ParamsError, ValueError, FileNotFoundError, ForecastingError) as err:
         logger.error("%s failed: %s", stage, err)
+        return 1
+    except Exception as err:
+        message = fault_message(err, outputs)
+        if message is None:
+            raise
+        logger.error("%s failed: %s", stage, message)
         return 1
     return 0
 

@@ -26,9 +26,9 @@ from forecasting.evaluation.scoring import (
     scored_origins,
 )
 from forecasting.model.network import load_model
-from forecasting.registry import registration
+from forecasting.registry import champion, registration
 from forecasting.registry.problem import Problem
-from forecasting.registry.tracking import use_tracking
+from forecasting.registry.tracking import process_tags, use_tracking
 from pipelines._stage import exit_with, run_stage
 from pipelines.params import Params
 
@@ -50,6 +50,7 @@ def evaluate(params: Params) -> None:
     handoff: dict[str, Any] = read_json(params.paths.reports / "train" / "run.json")
     use_tracking(Path.cwd(), params.base.experiment)
     registration.require_run(handoff["run_id"])
+    champion.repair(name)  # a move half done by a killed run
     model = load_model(params.paths.models, expected_sha256=handoff["weights_sha256"])
     config = model.config
     splits = read_splits(params.paths.validated)
@@ -72,17 +73,23 @@ def evaluate(params: Params) -> None:
         params.base.freq, config.horizon, config.input_length, params.base.unit,
         sorted(splits.train["series_id"].unique()),
     )  # fmt: skip
-    version_before, network, foreign = registration.champion_model(name, problem)
-    champion = None
+    version_before, network, foreign = registration.champion_model(name, problem, handoff["run_id"])
+    champion_forecast = None
     if network is not None:
-        champion = champion_forecasts(network, splits, params.base.freq, e.origin_step, origins)
-        if champion is None:
+        champion_forecast = champion_forecasts(
+            network, splits, params.base.freq, e.origin_step, origins
+        )
+        if champion_forecast is None:
             logger.warning("champion v%s cannot be scored on these origins", version_before)
-    scored = None if champion is None or version_before is None else (version_before, champion)
+    scored = (
+        None
+        if champion_forecast is None or version_before is None
+        else (version_before, champion_forecast)
+    )
     report = score_report(origins, forecasts, scored)
     verdict = judge(
         origins.actual, forecasts, best_baseline(report)[0],
-        (None if foreign else version_before, champion), _policy(params), params.base.unit,
+        (None if foreign else version_before, champion_forecast), _policy(params), params.base.unit,
     )  # fmt: skip
     if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
         reason = verdict.reason.removeprefix("no champion yet; ")
@@ -92,6 +99,7 @@ def evaluate(params: Params) -> None:
         reports, origins, forecasts, scored, report, params.base.unit, config.steps_per_week
     )
     with mlflow.start_run(run_id=handoff["run_id"]):
+        mlflow.set_tags(process_tags())  # a later run marks this one KILLED if we die
         registration.log_evaluation(report, files.artifacts())
         version = registration.register_challenger(handoff, name, report["model"]["mae"], problem)
         decision = decision_record(name, version, report, verdict, _policy(params))

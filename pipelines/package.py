@@ -18,6 +18,7 @@ from forecasting.core.files import file_sha256, write_json
 from forecasting.data.requests import recent_requests
 from forecasting.data.splits import read_splits
 from forecasting.model.network import load_model
+from forecasting.registry.champion import repair
 from forecasting.registry.tracking import use_tracking
 from forecasting.registry.versions import CHAMPION, download_model_files, version_by_alias
 from forecasting.serving.bento import (
@@ -26,9 +27,11 @@ from forecasting.serving.bento import (
     import_model,
     in_process_service,
     model_tag,
+    packed_model_tag,
     serve_bento,
 )
 from forecasting.serving.parity import check_parity
+from forecasting.serving.verification import stored_bento_path, tree_sha256, verify_packed_model
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
@@ -40,6 +43,7 @@ def package(params: Params) -> None:
 
     name = params.base.registered_model
     use_tracking(Path.cwd(), params.base.experiment)
+    repair(name)  # never ship a champion whose move was left half done
     champion = version_by_alias(name, CHAMPION)
     if champion is None:
         raise StageError(
@@ -74,6 +78,9 @@ def package(params: Params) -> None:
     )
     archive = export_bento(bento_tag, params.paths.bento / "forecaster.bento")
     logger.info("built %s around %s; exported to %s", bento_tag, bento_model, archive)
+    # What the smoke test serves is the registry's model: refused (both hashes named) otherwise.
+    verify_packed_model(packed_model_tag(bento_tag), {f"the registry's v{version}": weights_sha})
+    stored = stored_bento_path(bento_tag)
 
     # Parity: registry pyfunc, the service class in-process and the served bento must agree.
     splits = read_splits(params.paths.validated)
@@ -104,6 +111,7 @@ def package(params: Params) -> None:
         "bento_tag": bento_tag,
         "bento_archive": str(params.paths.bento / "forecaster.bento"),
         "bento_archive_sha256": file_sha256(archive),
+        "bento_tree_sha256": tree_sha256(stored) if stored is not None else None,
         "parity": {"status": "passed", "tolerance": params.package.parity_tolerance}
         | parity.as_dict(),
         "service_environment": params.package.service_environment(),

@@ -176,9 +176,15 @@ class Package(Section):
         }
 
 
+class Tracking(Section):
+    timeout_s: float = Field(gt=0, le=600)
+    max_retries: int = Field(ge=0, le=10)
+
+
 class Params(Section):
     base: Base
     paths: Paths
+    tracking: Tracking
     ingest: Ingest
     validate_: Validate = Field(alias="validate")
     train: Train

@@ -30,7 +30,7 @@ from forecasting.data.gaps import (
 from forecasting.data.snapshots import current_manifest, read_snapshot
 from forecasting.data.splits import split_chronologically
 from forecasting.registry.problem import Problem, belongs_to
-from forecasting.registry.tracking import connect, existing_store
+from forecasting.registry.tracking import check_store, connect, existing_store
 from forecasting.registry.versions import CHAMPION, version_by_alias
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
@@ -82,23 +82,49 @@ def foreign_champion(params: Params, problem: Problem) -> str | None:
 def champion_profile(params: Params) -> tuple[str, ValueProfile] | None:
     """(version, training-data profile) of the registry champion; None when there is none.
 
-    Looked up without creating anything: no local store yet means no champion yet.
+    Looked up without creating anything: no local store yet means no champion yet. A registry
+    that cannot be read is an error, never "no champion": the drift gate fails closed.
+
+    Raises:
+        ForecastingError: if the tracking store or the champion's profile cannot be read.
+
     """
     uri = existing_store(Path.cwd())
     if uri is None:
         return None
     import mlflow
 
+    check_store(uri)
     connect(uri)
     champion = version_by_alias(params.base.registered_model, CHAMPION)
     if champion is None or not champion.run_id:
         return None
     try:
         data = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{PROFILE_ARTIFACT}")
-    except Exception:  # a champion trained before profiles were logged
+    except Exception as err:
+        if not _is_absent(err):
+            raise StageError(
+                f"the data profile of champion v{champion.version} could not be read from "
+                f"MLFLOW_TRACKING_URI={uri} ({str(err).strip()[:200]}), so drift cannot be "
+                "checked: make the store reachable and re-run"
+            ) from err
         logger.info("champion v%s has no data profile: drift not checked", champion.version)
         return None
     return str(champion.version), ValueProfile.from_dict(data)
+
+
+def _is_absent(err: Exception) -> bool:
+    """Whether a failed artifact read means "no such artifact", not "store unreachable".
+
+    A champion trained before profiles were logged has none; that is not an error.
+    """
+    if isinstance(err, FileNotFoundError):
+        return True
+    text = str(err).lower()
+    unreachable = ("connection", "timed out", "timeout", "max retries", "refused", "unreachable")
+    if any(word in text for word in unreachable):
+        return False
+    return any(word in text for word in ("not found", "no such file", "does not exist", "404"))
 
 
 def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:

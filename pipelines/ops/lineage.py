@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from forecasting.core.errors import ForecastingError
+from forecasting.registry import champion
 from forecasting.registry.lineage import broken_links, chain
 from forecasting.registry.tracking import use_tracking
 from pipelines.params import ParamsError, load_params
@@ -26,11 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         use_tracking(Path.cwd(), params.base.experiment)
+        champion.repair(params.base.registered_model)  # a half-done move first: the chain is true
         paths = params.paths
         links = chain(
             params.base.registered_model, args.version, paths.raw, paths.validated, paths.reports
         )
-    except (ParamsError, ValueError, KeyError) as err:
+    except (ParamsError, ValueError, KeyError, ForecastingError) as err:
         print(f"lineage failed: {err}", file=sys.stderr)
         return 1
     marks = {True: "ok", False: "BROKEN", None: "  "}

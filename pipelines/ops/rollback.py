@@ -21,6 +21,8 @@ logger = logging.getLogger("pipelines.rollback")
 def rollback(params: Params) -> None:
     use_tracking(Path.cwd(), params.base.experiment)
     event = champion.rollback(params.base.registered_model)
+    if event.action == "repair":
+        logger.info("a half-done promotion was undone instead: %s", event.reason)
     logger.info(
         "champion of %s moved back from v%s to v%s (recorded, by %s)",
         params.base.registered_model,

@@ -33,6 +33,7 @@ def registry(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # an earlier test's stage may have pointed it elsewhere
     client = mlflow.MlflowClient()
     client.create_registered_model(NAME)
     for number in (1, 2, 3):

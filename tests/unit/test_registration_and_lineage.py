@@ -55,7 +55,7 @@ def test_a_missing_run_is_named_with_the_way_out(store):
 def test_evaluation_is_logged_registered_and_promoted_once(store, tmp_path):
     import mlflow
 
-    assert registration.champion_model(NAME, PROBLEM) == (None, None, None)
+    assert registration.champion_model(NAME, PROBLEM, store["run_id"]) == (None, None, None)
     (tmp_path / "metrics.json").write_text(json.dumps(REPORT))
     with mlflow.start_run(run_id=store["run_id"]):
         registration.log_evaluation(REPORT, [(tmp_path / "metrics.json", "evaluation")])
@@ -72,11 +72,11 @@ def test_evaluation_is_logged_registered_and_promoted_once(store, tmp_path):
     run = mlflow.get_run(store["run_id"])
     assert run.data.metrics["test/mae"] == 1.5 and run.data.metrics["test/naive/rmse"] == 4.0
     assert run.data.tags["promotion.promoted"] == "false"  # the last settlement
-    version, network, foreign = registration.champion_model(NAME, PROBLEM)
+    version, network, foreign = registration.champion_model(NAME, PROBLEM, store["run_id"])
     assert version == "1" and network is not None and network.config.horizon == 24
     assert foreign is None
     other = Problem.of("h", 24, 96, "MW", ["series"])  # another frequency: no reference
-    version, network, foreign = registration.champion_model(NAME, other)
+    version, network, foreign = registration.champion_model(NAME, other, store["run_id"])
     assert version == "1" and network is None and foreign is not None and "freq" in foreign
     card = tmp_path / "card.md"
     card.write_text("# card")

@@ -55,14 +55,17 @@ def require_run(run_id: str) -> None:
 
 
 def champion_model(
-    name: str, problem: Problem
+    name: str, problem: Problem, run_id: str
 ) -> tuple[str | None, RecurrentForecaster | None, str | None]:
-    """The current champion's version and network (weights checked), or (None, None, None).
+    """The champion a candidate of ``run_id`` is compared with, and its network, or Nones.
+
+    Normally the current champion; after an evaluate of ``run_id`` that promoted it and was
+    killed, the version it replaced (``champion.incumbent``), so the rerun decides the same.
 
     A champion of another ``problem`` (frequency, horizon, input length, unit, series) is no
     reference: its network is not loaded and the third item says why (else None).
     """
-    holder = version_by_alias(name, CHAMPION)
+    holder = champion.incumbent(name, run_id)
     if holder is None:
         return None, None, None
     same, why = belongs_to(holder, problem)
@@ -142,7 +145,10 @@ def settle_promotion(
         try:
             champion.promote(name, version, expected_champion, reason)
         except champion.ChampionChanged as err:
-            promote, reason = False, f"{err} (`dvc repro --force evaluate`)"
+            promote, reason = (
+                False,
+                f"{err} (`dvc repro --force --single-item evaluate && dvc repro`)",
+            )
     holder = version_by_alias(name, CHAMPION)
     mlflow.set_tags(
         {

@@ -31,7 +31,7 @@ from forecasting.registry.provenance import (
     environment,
     git_commit,
 )
-from forecasting.registry.tracking import use_tracking
+from forecasting.registry.tracking import process_tags, use_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ def open_training_run(inputs: RunInputs, run_id: str | None = None) -> Iterator[
     with mlflow.start_run(run_id=run_id, log_system_metrics=True) as run:
         if run_id is not None:
             logger.info("continuing MLflow run %s from its checkpoint", run_id)
+        mlflow.set_tags(process_tags())  # a later run marks this one KILLED if we die
         mlflow.set_tags(_tags(inputs, data_sha, commit, dirty))
         if run_id is None:
             _log_new_run(inputs)

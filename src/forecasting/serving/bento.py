@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,13 @@ import yaml
 from forecasting.core.artifacts import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
 from forecasting.core.files import file_sha256
 from forecasting.core.pins import exact_pins
+from forecasting.serving.processes import (
+    ServerFailed,
+    describe,
+    require_free_port,
+    start_owned,
+    startup_failure,
+)
 from forecasting.serving.settings import VARIABLES, ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -159,14 +165,23 @@ def build_bento(
 
 
 def export_bento(tag: str, destination: Path) -> Path:
-    """Export a built bento to a single ``.bento`` archive (for `bentoml import` elsewhere)."""
+    """Export a built bento to a single ``.bento`` archive (for `bentoml import` elsewhere).
+
+    Written to a temporary sibling and renamed, so a kill or a full disk never leaves a
+    truncated archive under the final name (the previous one stays until the new one is whole).
+    """
     import bentoml
 
     destination = destination.resolve()  # BentoML reads relative paths from the filesystem root
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if destination.exists():
-        destination.unlink()
-    return Path(bentoml.bentos.export_bento(tag, str(destination)))
+    partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial.bento")
+    try:
+        written = Path(bentoml.bentos.export_bento(tag, str(partial)))
+        os.replace(written, destination)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return destination
 
 
 def free_port() -> int:
@@ -221,20 +236,29 @@ def wait_until_ready(
 ) -> None:
     """Poll ``url`` until it answers 200 while ``process`` (a server) is starting.
 
+    A worker that cannot start (BentoML would restart it forever while ``url`` hangs) fails at
+    once, with its error.
+
     Raises:
-        RuntimeError: if the process exits or ``url`` is not ready in time (with the log tail).
+        ServerFailed: if the process exits, a worker fails to start, or ``url`` is not ready in
+            time (with the log tail).
 
     """
     tail = (lambda: _tail(log)) if log is not None else (lambda: "")
     deadline = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{tail()}")
+            raise ServerFailed(f"{what} {describe(process)}:\n{tail()}")
+        failure = (
+            startup_failure(log.read_text(errors="replace")) if log and log.is_file() else None
+        )
+        if failure is not None:
+            raise ServerFailed(f"{what} could not start its worker: {failure}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} was not ready within {timeout_s:.0f}s:\n{tail()}")
+            raise ServerFailed(f"{what} was not ready within {timeout_s:.0f}s:\n{tail()}")
         time.sleep(0.25)
 
 
@@ -256,29 +280,26 @@ def serve_bento(
 ) -> Iterator[RunningBento]:
     """Run `bentoml serve <tag>` on loopback until the block ends; waits for ``/readyz``.
 
+    The server and its workers die with this process, ``kill -9`` included (``start_owned``).
+
     Raises:
-        RuntimeError: if the server exits or is not ready in time (its log tail is included).
+        PortBusy: if ``port`` is taken (naming who holds it).
+        ServerFailed: if the server exits or is not ready in time (its log tail is included).
 
     """
+    if port is not None:
+        require_free_port("127.0.0.1", port)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     argv, env = serve_command(tag, "127.0.0.1", port)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bentoml-serve-{port}.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(
-            argv, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        owned = start_owned(argv, env, sink)
     try:
-        wait_until_ready(f"{url}/readyz", process, timeout_s, "bentoml serve", log)
-        yield RunningBento(url=url, process=process)
+        wait_until_ready(f"{url}/readyz", owned.process, timeout_s, "bentoml serve", log)
+        yield RunningBento(url=url, process=owned.process)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        owned.stop()
 
 
 def _tail(log: Path, lines: int = 30) -> str:
