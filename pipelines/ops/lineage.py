@@ -22,6 +22,7 @@ from forecasting.data.splits import SPLITS
 from forecasting.registry.provenance import data_fingerprint, dvc_lock_hashes
 from forecasting.registry.tracking import use_tracking
 from forecasting.registry.versions import CHAMPION, version_by_alias
+from forecasting.serving.container import image_lineage
 from pipelines.params import ParamsError, load_params
 
 logger = logging.getLogger("pipelines.lineage")
@@ -130,6 +131,7 @@ def chain(params_path: Path, version: str | None) -> list[Link]:
             "" if actual == manifest.get("bento_archive_sha256") else f"{archive} is now {actual}",
         )
     )
+    links += container_links(params.paths.reports / "package", manifest)
     try:
         import bentoml
 
@@ -148,6 +150,12 @@ def chain(params_path: Path, version: str | None) -> list[Link]:
             )
         )
     return links
+
+
+def container_links(package_reports: Path, manifest: dict[str, Any]) -> list[Link]:
+    """The image built by ``make container``: its labels against the manifest, and its digest."""
+    facts = image_lineage(_read(package_reports / "container.json"), manifest)
+    return [Link(fact.name, fact.value, fact.ok, fact.note) for fact in facts]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
