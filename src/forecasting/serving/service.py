@@ -29,11 +29,12 @@ from forecasting.serving.batching import BatchingConfig, MicroBatcher
 from forecasting.serving.guard import InFlight, RequestGuard
 from forecasting.serving.metrics import BATCH_ROWS
 from forecasting.serving.schema import (
-    BatchRequest,
+    ApiContract,
     BatchResponse,
-    ForecastRequest,
     ForecastResponse,
     SeriesItem,
+    model_shape,
+    request_specs,
 )
 
 # GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
@@ -48,6 +49,8 @@ BATCHING = BatchingConfig(
     max_wait_ms=float(os.environ.get("FORECASTER_MAX_WAIT_MS", "0")),
 )
 IN_FLIGHT = InFlight()  # counted by the RequestGuard, read by the batcher
+# The served schema states the model's exact input_length, horizon and time grid (the contract).
+REQUESTS = request_specs(model_shape(MODEL_TAG))
 
 
 @bentoml.service(
@@ -116,12 +119,12 @@ class Forecaster:
         return _json_answer(answers if batch else answers[0])
 
     # Async APIs: validation and the (batched) forward pass run on the worker's event loop.
-    @bentoml.api(route="/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
+    @bentoml.api(route="/forecast", input_spec=REQUESTS.forecast, output_spec=ForecastResponse)
     async def forecast(self, values: list[float], end: str, horizon: int | None = None) -> Response:
         """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
         return await self._answer([values], [end], horizon, batch=False)
 
-    @bentoml.api(route="/forecast_batch", input_spec=BatchRequest, output_spec=BatchResponse)
+    @bentoml.api(route="/forecast_batch", input_spec=REQUESTS.batch, output_spec=BatchResponse)
     async def forecast_batch(
         self, series: list[SeriesItem], horizon: int | None = None
     ) -> Response:
@@ -158,6 +161,9 @@ def _json_answer(content: Any) -> Response:
 
 
 # The decorator turned the class into a bentoml Service, which mypy cannot see.
+Forecaster.add_asgi_middleware(  # type: ignore[attr-defined]
+    ApiContract, paths=frozenset({"/forecast", "/forecast_batch"})
+)
 Forecaster.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestGuard,
     max_body_bytes=MAX_BODY_BYTES,
