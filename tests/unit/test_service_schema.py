@@ -111,6 +111,12 @@ def test_what_the_schema_forbids_is_refused(body):
         SPECS.forecast.model_validate_json(json.dumps(body))
 
 
+def test_a_wrong_length_is_said_in_the_model_s_words_before_any_item_is_checked():
+    body = {"values": ["a"] * 10_000, "end": "2024-01-01T00:00"}
+    (error,) = _errors(SPECS.forecast, json.dumps(body))
+    assert error["msg"] == "needs exactly 4 observations (the model's input_length), got 10000"
+
+
 def test_what_the_schema_allows_is_accepted():
     request = SPECS.forecast.model_validate_json(
         json.dumps({"values": [1, 2.5, -3, 0], "end": "2024-02-29T23:30:00", "horizon": 3})

@@ -211,6 +211,21 @@ class _StrictItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _exactly(length: int) -> WrapValidator:
+    """A list of exactly ``length`` items, checked before its items, said in the model's words."""
+
+    def check(items: Any, validate: ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(items, list) and len(items) != length:
+            raise PydanticCustomError(
+                "wrong_length",
+                "needs exactly {length} observations (the model's input_length), got {got}",
+                {"length": length, "got": len(items)},
+            )
+        return validate(items)
+
+    return WrapValidator(check)
+
+
 def request_specs(shape: ModelShape) -> RequestSpecs:
     """``POST /forecast`` and ``/forecast_batch`` request models that state ``shape`` exactly."""
     length = shape.input_length
@@ -226,6 +241,7 @@ def request_specs(shape: ModelShape) -> RequestSpecs:
             ),
         ),
         WrapValidator(_first_bad_item_only),
+        *([_exactly(length)] if length else []),  # outermost: runs first
     ]
     end: Any = Annotated[
         str,
