@@ -47,9 +47,25 @@ WHEELS_DIR = "env/python/wheels"
 # wheel is not left in the image; Docker gets them in the context instead.
 MOUNTED_WHEELS = "/opt/forecaster-wheels"
 SITE_PACKAGES = "/app/.venv/lib/python3.11/site-packages"
-# Headers and C++ tests of torch: nothing in a CPU inference image compiles against or runs them.
-# The test binaries and protoc under torch/bin too (~195 MB in all).
-PRUNED = ("torch/include", "torch/test", "torch/share/cmake", "torch/bin")
+# Never used by a CPU inference server (~250 MB): torch's headers, C++ tests and test binaries
+# (torch/bin keeps torch_shm_manager, which `import torch` needs), its compiler (torch.compile
+# is not used), and pandas' and numpy's test suites. Removed in the build's squashed layer.
+PRUNED = (
+    "torch/include",
+    "torch/test",
+    "torch/share/cmake",
+    "torch/bin/*Test",
+    "torch/bin/protoc*",
+    "torch/bin/test_*",
+    "torch/_inductor",
+    "pandas/tests",
+    "numpy/_core/tests",
+)
+# torch's requirements for torch.compile/export and symbolic shapes only (~105 MB); serving an
+# LSTM's forward pass never imports them (the container test checks the forecasts).
+UNUSED_PACKAGES = ("sympy", "mpmath", "networkx")
+# The base's documentation and translations, removed before it is imported.
+ROOTFS_PRUNED = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale")
 LABEL_PREFIX = "io.forecasting"
 BASE_CONTAINERFILE = f"""\
 FROM {{imported}}
@@ -57,6 +73,7 @@ ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \\
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \\
     UV_NATIVE_TLS=1 UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1
 RUN python3 -m venv /opt/uvenv && /opt/uvenv/bin/pip install --no-cache-dir uv=={UV_VERSION} \\
+    && /opt/uvenv/bin/pip uninstall --yes pip setuptools \\
     && ln -s /opt/uvenv/bin/uv /usr/local/bin/uv && rm -rf /root/.cache
 """
 
@@ -106,7 +123,7 @@ def image_exists(builder: str, image: str) -> bool:
 
 def rootfs_image_tag() -> str:
     """``localhost/forecaster-rootfs:<hash>``: the debootstrapped system and the host's CAs."""
-    digest = hashlib.sha256(f"{SUITE} {BASE_PACKAGES}".encode())
+    digest = hashlib.sha256(f"{SUITE} {BASE_PACKAGES} {ROOTFS_PRUNED}".encode())
     for ca in sorted(HOST_CA_DIR.glob("*.crt")):
         digest.update(ca.read_bytes())
     return f"localhost/forecaster-rootfs:{SUITE}-{digest.hexdigest()[:12]}"
@@ -142,6 +159,12 @@ def _debootstrap(rootfs: Path, mirror: str) -> None:
     for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for entry in (rootfs / cache).glob("*"):
             if entry.is_file():
+                entry.unlink()
+    for pruned in ROOTFS_PRUNED:
+        for entry in (rootfs / pruned).glob("*"):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
                 entry.unlink()
 
 
@@ -255,7 +278,10 @@ def build_context(
         info.image,
         base_image=base_image,
         commands=[],  # BentoML's default: apt-get install build-essential git
-        post_commands=[f"rm -rf {' '.join(f'{SITE_PACKAGES}/{p}' for p in PRUNED)}"],
+        post_commands=[
+            f"rm -rf {' '.join(f'{SITE_PACKAGES}/{p}' for p in PRUNED)}"
+            f" && uv pip uninstall {' '.join(UNUSED_PACKAGES)}"
+        ],
     )
     runtime_envs, _ = split_envs_by_stage(info.envs)
     dockerfile = generate_dockerfile(
