@@ -12,7 +12,7 @@ TORCH_PIN := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container bench clean
+.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container container-push bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -83,7 +83,7 @@ lineage: $(STAMP) ## the chain behind the champion (VERSION=n for another); exit
 retrain-ci: $(STAMP) ## the CI retrain job: dvc pull (if a remote), repro (or exp run -S overrides), dvc push
 	@if [ -n "$$($(BIN)/dvc remote list)" ]; then $(BIN)/dvc pull --allow-missing; else echo "no DVC remote: nothing to pull"; fi
 	@if [ -n "$(PARAMS_OVERRIDES)" ]; then \
-	  $(BIN)/dvc exp run $(foreach p,$(PARAMS_OVERRIDES),-S $(p)); \
+	  $(BIN)/dvc exp run $(foreach p,$(PARAMS_OVERRIDES),-S '$(p)'); \
 	else $(BIN)/dvc repro; fi
 	@if [ -n "$$($(BIN)/dvc remote list)" ]; then $(BIN)/dvc push; else echo "no DVC remote: nothing to push"; fi
 
@@ -92,12 +92,20 @@ retrain-summary: $(STAMP) ## markdown: metrics diff against BASE, and the promot
 	@echo "## Metrics (vs $(BASE))"; $(BIN)/dvc metrics diff $(BASE) --md
 	@echo "## Promotion"; echo '```json'; cat reports/evaluate/promotion.json; echo '```'
 
-IMAGE ?= forecaster
-container: $(STAMP) ## build the packaged Bento's image (needs Docker) tagged with the model version, push it
-	@tag=$$($(BIN)/python -c "import json;print(json.load(open('reports/package/manifest.json'))['bento_tag'])"); \
-	  version=$$($(BIN)/python -c "import json;print(json.load(open('reports/package/manifest.json'))['model_version'])"); \
-	  $(BIN)/bentoml get $$tag >/dev/null 2>&1 || $(BIN)/bentoml import models/package/forecaster.bento; \
-	  $(BIN)/bentoml containerize $$tag --image-tag $(IMAGE):v$$version && docker push $(IMAGE):v$$version
+# The image: built without Docker (buildah/podman, Docker where its daemon runs) from a base made
+# offline by debootstrap and cached; labels carry the lineage, the digest goes to
+# reports/package/container.json. CONTAINER_ARCHIVE=path also writes an OCI archive to push.
+IMAGE ?= localhost/forecaster
+container: $(STAMP) ## build the packaged Bento's image (buildah/podman, no Docker needed) as IMAGE:v<model version>
+	CONTAINER_IMAGE="$(IMAGE)" $(BIN)/python -m pipelines.ops.container
+
+# Push an OCI archive written by `make container CONTAINER_ARCHIVE=...` (the retrain workflow's
+# publish job); skopeo reads the registry login from REGISTRY_AUTH_FILE / `skopeo login`.
+IMAGE_ARCHIVE ?= forecaster-image.tar
+IMAGE_REF ?=
+container-push: ## push IMAGE_ARCHIVE to IMAGE_REF (docker://registry/name:tag) with skopeo
+	@test -n "$(IMAGE_REF)" || { echo "set IMAGE_REF=docker://registry/name:tag"; exit 1; }
+	skopeo copy "oci-archive:$(IMAGE_ARCHIVE)" "$(IMAGE_REF)"
 
 # The benchmark scripts; benchmarks/_meta.py (their date/commit/processor helper) and report.py are not.
 BENCHMARKS := $(filter-out benchmarks/report.py,$(wildcard benchmarks/[a-z]*.py))

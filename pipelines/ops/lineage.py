@@ -7,16 +7,32 @@ so CI can gate on it.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from forecasting.core.errors import ForecastingError
 from forecasting.registry import champion
-from forecasting.registry.lineage import broken_links, chain
+from forecasting.registry.lineage import Link, broken_links, chain
 from forecasting.registry.tracking import use_tracking
+from forecasting.serving.container import image_lineage
 from pipelines.params import ParamsError, load_params
+
+
+def read_json_or_empty(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def container_links(package_reports: Path) -> list[Link]:
+    """The image built by ``make container``: its labels against the manifest, and its digest."""
+    manifest = read_json_or_empty(package_reports / "manifest.json")
+    if not manifest:
+        return []
+    facts = image_lineage(read_json_or_empty(package_reports / "container.json"), manifest)
+    return [Link(fact.name, fact.value, fact.ok, fact.note) for fact in facts]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         links = chain(
             params.base.registered_model, args.version, paths.raw, paths.validated, paths.reports
         )
+        links += container_links(paths.reports / "package")
     except (ParamsError, ValueError, KeyError, ForecastingError) as err:
         print(f"lineage failed: {err}", file=sys.stderr)
         return 1

@@ -112,3 +112,109 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     findings = _actionlint([broken])
     assert any("no_such_property" in line for line in findings), findings
     assert len(findings) >= 2, findings
+
+
+# zizmor (static analysis for GitHub Actions, pinned in the dev extras) runs offline: no GitHub
+# API calls, so the online audits (impostor commits, known-vulnerable actions) are left out.
+def _zizmor(paths: list[Path]) -> list[dict]:
+    """zizmor's findings of medium severity or above, as its JSON records."""
+    import json
+    import sys
+
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).with_name("zizmor"))
+    if not Path(zizmor).is_file():
+        pytest.fail("zizmor is missing: pip install -e '.[dev]' (it is pinned there)")
+    done = subprocess.run(
+        [zizmor, "--offline", "--no-progress", "--format", "json", "--min-severity", "medium"]
+        + [str(p) for p in paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert done.stdout.strip(), done.stderr
+    return json.loads(done.stdout)
+
+
+def _summary(findings: list[dict]) -> list[str]:
+    """One line per finding: audit, severity, file:line."""
+    lines = []
+    for finding in findings:
+        where = ""
+        for location in finding.get("locations", [])[:1]:
+            key = location.get("symbolic", {}).get("key", {}).get("Local", {})
+            row = location.get("concrete", {}).get("location", {}).get("start_point", {})
+            where = f"{key.get('verbatim_path', '?')}:{row.get('row', -1) + 1}"
+        severity = finding.get("determinations", {}).get("severity")
+        lines.append(f"{finding.get('ident')} ({severity}) at {where}")
+    return lines
+
+
+def test_zizmor_finds_nothing_of_medium_severity_or_above():
+    assert _summary(_zizmor(WORKFLOWS)) == []
+
+
+def test_zizmor_catches_template_injection_and_persisted_credentials(tmp_path):
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "on: pull_request_target\n"
+        "permissions: {}\n"
+        "jobs:\n"
+        "  build:\n"
+        "    runs-on: ubuntu-24.04\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n"
+        "      - run: echo '${{ github.event.pull_request.title }}'\n"
+    )
+    idents = {finding["ident"] for finding in _zizmor([bad])}
+    assert {"template-injection", "artipacked"} <= idents, idents
+
+
+def test_publishing_is_split_from_the_job_that_runs_pipeline_code():
+    jobs = _load(ROOT / ".github" / "workflows" / "retrain.yml")["jobs"]
+    runs_pipeline = [name for name, job in jobs.items() if "make retrain-ci" in str(job)]
+    assert runs_pipeline == ["retrain"]
+    assert jobs["retrain"]["permissions"] == {"contents": "read"}
+    writers = {name: job["permissions"] for name, job in jobs.items() if name != "retrain"}
+    assert writers == {
+        "pull-request": {"contents": "write", "pull-requests": "write"},
+        "image": {"packages": "write"},
+    }
+    for name in writers:
+        assert jobs[name]["needs"] == "retrain"
+        assert "make setup" not in str(jobs[name]), f"{name} must not run pipeline code"
+    for name, job in jobs.items():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, name
+            assert "${{" not in step.get("run", ""), f"{name}: pass contexts through env:"
+
+
+@pytest.mark.parametrize(
+    "overrides, accepted",
+    [
+        ("train.epochs=40 train.hidden_size=48", True),
+        ("", True),
+        ("train.lr=1e-3", True),
+        ("train.epochs=40;rm -rf /", False),
+        ("train.epochs=$(id)", False),
+        ("epochs=40", False),
+        ("train.epochs=`id`", False),
+        ("train.epochs=40 *", False),
+    ],
+)
+def test_the_params_input_is_validated_before_it_reaches_a_shell(overrides, accepted):
+    jobs = _load(ROOT / ".github" / "workflows" / "retrain.yml")["jobs"]
+    check = jobs["retrain"]["steps"][0]
+    assert "PARAMS_INPUT" in check["env"] and "check" in check["name"].lower()
+    bash = shutil.which("bash")
+    assert bash is not None
+    done = subprocess.run(
+        [bash, "-e", "-c", check["run"]],
+        env={"PATH": os.environ["PATH"], "PARAMS_INPUT": overrides},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (done.returncode == 0) == accepted, done.stdout + done.stderr

@@ -27,11 +27,12 @@ from forecasting.model.network import load_model
 from forecasting.serving.batching import MicroBatcher
 from forecasting.serving.guard import InFlight, RequestGuard
 from forecasting.serving.schema import (
-    BatchRequest,
+    ApiContract,
     BatchResponse,
-    ForecastRequest,
     ForecastResponse,
     SeriesItem,
+    model_shape,
+    request_specs,
 )
 from forecasting.serving.settings import ServiceSettings
 
@@ -51,6 +52,8 @@ BATCH_ROWS = bentoml.metrics.Histogram(
     documentation="Series per forward pass of the micro-batcher",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+# The served schema states the model's exact input_length, horizon and time grid (the contract).
+REQUESTS = request_specs(model_shape(SETTINGS.model_tag))
 
 
 @bentoml.service(
@@ -119,12 +122,12 @@ class Forecaster:
         return _json_answer(answers if batch else answers[0])
 
     # Async APIs: validation and the (batched) forward pass run on the worker's event loop.
-    @bentoml.api(route="/forecast", input_spec=ForecastRequest, output_spec=ForecastResponse)
+    @bentoml.api(route="/forecast", input_spec=REQUESTS.forecast, output_spec=ForecastResponse)
     async def forecast(self, values: list[float], end: str, horizon: int | None = None) -> Response:
         """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
         return await self._answer([values], [end], horizon, batch=False)
 
-    @bentoml.api(route="/forecast_batch", input_spec=BatchRequest, output_spec=BatchResponse)
+    @bentoml.api(route="/forecast_batch", input_spec=REQUESTS.batch, output_spec=BatchResponse)
     async def forecast_batch(
         self, series: list[SeriesItem], horizon: int | None = None
     ) -> Response:
@@ -161,6 +164,9 @@ def _json_answer(content: Any) -> Response:
 
 
 # The decorator turned the class into a bentoml Service, which mypy cannot see.
+Forecaster.add_asgi_middleware(  # type: ignore[attr-defined]
+    ApiContract, paths=frozenset({"/forecast", "/forecast_batch"})
+)
 Forecaster.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestGuard,
     max_body_bytes=SETTINGS.max_body_bytes,
