@@ -95,6 +95,9 @@ def test_a_version_registered_by_the_flat_layout_loads_and_serves(
     logged = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/1", dst_path="v1"))
     assert (logged / "code" / "forecasting" / "model.py").is_file()  # logged with the old code
 
+    # MLflow puts the version's logged code first on sys.path for good: keep that to this test,
+    # or processes spawned later by other tests would import the old package from there.
+    monkeypatch.setattr(sys, "path", list(sys.path))
     model = mlflow.pyfunc.load_model(f"models:/{name}/1")
     assert "forecasting.model.network" in sys.modules  # loaded by today's package, not the copy
     history = pd.concat([pd.read_parquet(f"data/validated/{s}.parquet") for s in ("train", "val")])

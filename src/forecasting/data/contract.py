@@ -12,6 +12,7 @@ and never by training or serving code.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,15 @@ class ContractSettings:
     min_value: float
     max_value: float
     min_rows_per_series: int
+
+
+def min_rows_per_series(
+    input_length: int, horizon: int, val_fraction: float, test_fraction: float
+) -> int:
+    """Rows a series needs so that training has one full window and val/test one horizon each."""
+    train_share = 1 - val_fraction - test_fraction
+    needed_for_eval = horizon / min(val_fraction, test_fraction)
+    return math.ceil(max((input_length + horizon) / train_share, needed_for_eval))
 
 
 @dataclass(frozen=True)
@@ -289,3 +299,20 @@ def validate_frame(
         failures=failures,
         raw=validation.to_json_dict(),
     )
+
+
+def summary_record(
+    result: ContractResult, snapshot: str, rows: int, counts: dict[str, int]
+) -> dict[str, Any]:
+    """``reports/validate/summary.json``: the verdict, its failures, the snapshot and the counts.
+
+    ``counts`` holds ``gaps``, ``filled_steps``, ``missing_values`` and ``filled_values``.
+    """
+    return {
+        "success": result.success,
+        "evaluated": result.evaluated,
+        "failures": [str(failure) for failure in result.failures],
+        "snapshot": snapshot,
+        "rows": rows,
+        **counts,
+    }

@@ -16,6 +16,7 @@ run; validate compares the next training split with the champion's profile:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -159,3 +160,87 @@ def compare(
         day_change = _largest_change(reference.day_shape, shape[0])
         week_change = _largest_change(reference.week_shape, shape[1])
     return DriftReport(psi, ks, len(ordered), reference.rows, day_change, week_change)
+
+
+@dataclass(frozen=True)
+class DriftLimits:
+    """The ``validate.drift_*`` limits: PSI, KS and the largest seasonal-shape change."""
+
+    psi: float
+    ks: float
+    shape: float
+
+
+@dataclass(frozen=True)
+class DriftVerdict:
+    """Whether new training values drifted past the limits, in one line and as ``drift.json``."""
+
+    drifted: bool
+    line: str
+    record: dict[str, Any]
+
+
+def judge_drift(report: DriftReport, version: str, limits: DriftLimits) -> DriftVerdict:
+    """Hold ``report`` (new values against champion ``version``'s) against ``limits``."""
+    shape_over = report.shape is not None and report.shape > limits.shape
+    over = report.psi > limits.psi or report.ks > limits.ks or shape_over
+    line = (
+        f"training values vs champion v{version}'s: PSI {report.psi:.3f} (limit "
+        f"{limits.psi}), KS {report.ks:.3f} (limit {limits.ks})"
+    )
+    if report.shape is not None:
+        # Either shape may be missing (a champion trained on another frequency): quote what is.
+        parts = [
+            f"{name} {change:.1%}"
+            for name, change in (("day", report.day_shape), ("week", report.week_shape))
+            if change is not None
+        ]
+        line += (
+            f", seasonal shape moved by {report.shape:.1%} of the mean at most "
+            f"({', '.join(parts)}; limit {limits.shape:.0%})"
+        )
+    record = {"checked": True, "champion_version": version, "drifted": over} | report.as_dict()
+    return DriftVerdict(over, line, record)
+
+
+def check_against(
+    train: pd.DataFrame,
+    freq: str,
+    reference: tuple[str, ValueProfile] | None,
+    limits: DriftLimits,
+    reports: Path,
+    skipped: str = "no champion yet",
+) -> DriftVerdict | None:
+    """Drift of ``train`` against a champion's profile; writes ``drift.png`` and ``drift.json``.
+
+    Args:
+        train: the new training split.
+        freq: the series' step.
+        reference: (champion version, its training-data profile), or None to compare nothing.
+        limits: the ``validate.drift_*`` limits.
+        reports: validate's report folder.
+        skipped: why there is no reference, for ``drift.json`` when ``reference`` is None.
+
+    Returns:
+        The verdict, or None when nothing was compared.
+
+    """
+    from forecasting.core.files import write_json
+    from forecasting.core.plots import seasonal_shapes
+
+    shape = seasonal_shape(train, freq)
+    seasonal_shapes(
+        shape,
+        None if reference is None else (reference[1].day_shape, reference[1].week_shape),
+        f"Seasonal shape of the training split vs champion v{reference[0]}'s"
+        if reference
+        else "Seasonal shape of the training split (no champion yet)",
+        reports / "drift.png",
+    )
+    if reference is None:
+        write_json(reports / "drift.json", {"checked": False, "reason": skipped})
+        return None
+    version, profile = reference
+    verdict = judge_drift(compare(profile, train["value"].to_numpy(), shape), version, limits)
+    write_json(reports / "drift.json", verdict.record)
+    return verdict

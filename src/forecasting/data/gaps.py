@@ -10,6 +10,7 @@ the same bound when ``validate.on_missing: fill``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from forecasting.core.periods import grid_between, is_fixed, steps_between
+
+logger = logging.getLogger(__name__)
 
 SHOWN_GAPS = 20  # gaps listed in the report; the counts cover all of them
 
@@ -248,3 +251,74 @@ def fill_gaps(frame: pd.DataFrame, freq: str, max_steps: int) -> tuple[pd.DataFr
             "far is sound."
         )
     return fill_missing(frame, freq, max_steps, steps=True, values=False)
+
+
+@dataclass(frozen=True)
+class FillOutcome:
+    """What a fill policy did: the frame, the counts filled, and ``gaps.json``'s content."""
+
+    frame: pd.DataFrame
+    filled_steps: int
+    filled_values: int
+    report: dict[str, Any]
+
+
+def gap_report(
+    gaps: GapReport, missing: GapReport, filled_steps: int = 0, filled_values: int = 0
+) -> dict[str, Any]:
+    """``reports/validate/gaps.json``: missing timestamps and missing values, and what was filled."""
+    values = {**missing.as_dict(), "filled_values": filled_values}
+    return {**gaps.as_dict(), "filled_steps": filled_steps, "missing_values": values}
+
+
+def apply_fill_policy(
+    frame: pd.DataFrame,
+    freq: str,
+    max_steps: int,
+    fill: tuple[bool, bool],
+    found: tuple[GapReport, GapReport],
+) -> FillOutcome:
+    """Fill what ``validate.on_gap`` / ``validate.on_missing`` allow (``fill``: steps, values).
+
+    Args:
+        frame: the snapshot's rows.
+        freq: the series' step.
+        max_steps: the longest run of missing steps or values interpolated.
+        fill: whether missing timestamps, and missing values, may be filled.
+        found: the gap report and the missing-value report of ``frame``.
+
+    Raises:
+        GapError: a run longer than ``max_steps`` (``gap_report`` of ``found`` says where).
+
+    """
+    (steps, values), (gaps, missing) = fill, found
+    for seen, what in ((gaps, "gaps"), (missing, "missing values")):
+        if seen:
+            logger.warning("%s in the snapshot: %s", what, seen.summary())
+    if not ((gaps and steps) or (missing and values)):
+        return FillOutcome(frame, 0, 0, gap_report(gaps, missing))
+    filled_frame, filled = fill_missing(frame, freq, max_steps, steps=steps, values=values)
+    filled_steps = gaps.missing_steps if steps else 0
+    report = gap_report(gaps, missing, filled_steps, filled - filled_steps)
+    logger.warning(
+        "filled %d missing step(s) and %d missing value(s) by linear interpolation",
+        filled_steps,
+        filled - filled_steps,
+    )
+    return FillOutcome(filled_frame, filled_steps, filled - filled_steps, report)
+
+
+def fill_hint(gaps: GapReport, missing: GapReport, values_fill: bool, report: str) -> str:
+    """The lines a failed contract adds about gaps and missing values, naming the fill keys."""
+    hint = ""
+    if gaps:
+        hint += (
+            f"\nGaps: {gaps.summary()} (validate.on_gap: fill interpolates gaps of up to "
+            f"validate.max_fill_steps steps; report: {report})"
+        )
+    if missing and not values_fill:
+        hint += (
+            f"\nMissing values: {missing.summary()} (validate.on_missing: fill interpolates runs "
+            f"of up to validate.max_fill_steps values; report: {report})"
+        )
+    return hint
