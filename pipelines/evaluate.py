@@ -37,9 +37,8 @@ logger = logging.getLogger("pipelines.evaluate")
 
 def _policy(params: Params) -> PromotionPolicy:
     e = params.evaluate
-    gate = GatePolicy(
-        e.min_improvement, e.require_beating_baselines, e.baseline_confidence, e.champion_confidence
-    )
+    confidence = e.baseline_confidence, e.champion_confidence
+    gate = GatePolicy(e.min_improvement, e.require_beating_baselines, *confidence)
     return PromotionPolicy(gate, e.promotion, e.bootstrap_resamples, params.base.seed)
 
 
@@ -110,18 +109,15 @@ def evaluate(params: Params) -> None:
             promoted=settled.promoted, reason=settled.reason, champion_after=settled.champion_after
         )
         write_json(reports / "promotion.json", decision)
-        mlflow.log_artifact(str(reports / "promotion.json"), artifact_path="evaluation")
+        mlflow.log_artifact(str(reports / "promotion.json"), "evaluation")
         card = reports / "model_card.md"
         write_model_card(
             card, name, version, params.paths.reports, params.paths.raw,
             params.train.model_dump(), handoff.get("device", "?"), report, decision,
         )  # fmt: skip
         registration.publish_model_card(name, version, card)
-    logger.info(
-        "model MAE %.1f | %s",
-        report["model"]["mae"],
-        " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items()),
-    )
+    baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
+    logger.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
     verdict_word = "PROMOTED to champion" if settled.promoted else "not promoted"
     logger.info("version %s %s: %s", version, verdict_word, settled.reason)
 

@@ -20,7 +20,13 @@ from forecasting.data.splits import read_splits
 from forecasting.model.network import load_model
 from forecasting.registry.champion import repair
 from forecasting.registry.tracking import use_tracking
-from forecasting.registry.versions import CHAMPION, download_model_files, version_by_alias
+from forecasting.registry.versions import (
+    CHAMPION,
+    download_model_files,
+    serving_metadata,
+    tag_run,
+    version_by_alias,
+)
 from forecasting.serving.bento import (
     build_bento,
     export_bento,
@@ -39,8 +45,6 @@ logger = logging.getLogger("pipelines.package")
 
 
 def package(params: Params) -> None:
-    import mlflow
-
     name = params.base.registered_model
     use_tracking(Path.cwd(), params.base.experiment)
     repair(name)  # never ship a champion whose move was left half done
@@ -55,20 +59,10 @@ def package(params: Params) -> None:
         raise StageError(
             f"{name} v{version} has no weights.sha256 tag; it was not registered by evaluate"
         )
-    run = mlflow.get_run(champion.run_id) if champion.run_id else None
     with tempfile.TemporaryDirectory() as scratch:
         files = download_model_files(name, version, Path(scratch))
         model = load_model(files, expected_sha256=weights_sha)
-        metadata = {
-            "model_name": name,
-            "model_version": version,
-            "weights_sha256": weights_sha,
-            "run_id": champion.run_id or "",
-            "data_sha256": champion.tags.get("data.sha256", ""),
-            "git_commit": run.data.tags.get("git.commit", "") if run else "",
-            "training_data_start": run.data.tags.get("data.train.start", "") if run else "",
-            "training_data_end": run.data.tags.get("data.train.end", "") if run else "",
-        }
+        metadata = serving_metadata(name, champion)
         bento_model = import_model(files, model_tag(name, version, weights_sha), metadata)
     bento_tag = build_bento(
         bento_model,
@@ -117,20 +111,13 @@ def package(params: Params) -> None:
         "service_environment": params.package.service_environment(),
     }
     write_json(params.paths.reports / "package" / "manifest.json", manifest)
-    if champion.run_id:
-        with mlflow.start_run(run_id=champion.run_id):
-            mlflow.set_tags(
-                {"bento.tag": bento_tag, "bento.sha256": manifest["bento_archive_sha256"]}
-            )
-    logger.info(
-        "parity holds on %d requests: service vs registry %.2g relative (%.2g abs), "
-        "http vs registry %.2g relative (%.2g abs)",
-        parity.cases,
-        parity.service_vs_registry,
-        parity.service_abs,
-        parity.http_vs_registry,
-        parity.http_abs,
+    tag_run(
+        champion.run_id, {"bento.tag": bento_tag, "bento.sha256": manifest["bento_archive_sha256"]}
     )
+    logger.info(
+        "parity holds on %d requests: service vs registry %.2g relative, http %.2g relative",
+        parity.cases, parity.service_vs_registry, parity.http_vs_registry,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -136,3 +136,32 @@ def download_model_files(name: str, version: str, destination: Path) -> Path:
     if not found:
         raise FileNotFoundError(f"model {name} version {version} holds no {WEIGHTS_FILE}")
     return found[0].parent
+
+
+def serving_metadata(name: str, holder: Any) -> dict[str, str]:
+    """What the Bento's model carries about registered version ``holder`` (``GET /metadata``).
+
+    The version, its weights and data hashes, and from its run the git commit and the span of
+    training data.
+    """
+    import mlflow
+
+    tags = mlflow.get_run(holder.run_id).data.tags if holder.run_id else {}
+    return {
+        "model_name": name,
+        "model_version": str(holder.version),
+        "weights_sha256": holder.tags.get("weights.sha256", ""),
+        "run_id": holder.run_id or "",
+        "data_sha256": holder.tags.get("data.sha256", ""),
+        "git_commit": tags.get("git.commit", ""),
+        "training_data_start": tags.get("data.train.start", ""),
+        "training_data_end": tags.get("data.train.end", ""),
+    }
+
+
+def tag_run(run_id: str | None, tags: dict[str, str]) -> None:
+    """Set tags on a run (a version registered without one is left as it is)."""
+    if run_id:
+        client = _client()
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
