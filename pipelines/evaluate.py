@@ -11,24 +11,24 @@ from typing import Any
 import numpy as np
 
 from forecasting.core.files import read_json, write_json
+from forecasting.core.periods import steps_per_week
 from forecasting.data.splits import read_splits
-from forecasting.evaluation.baselines import baseline_forecasters
-from forecasting.evaluation.decision import PromotionPolicy, decision_record, judge
+from forecasting.evaluation.decision import PromotionPolicy, Verdict, judge
 from forecasting.evaluation.gate import GatePolicy
 from forecasting.evaluation.model_card import write_model_card
 from forecasting.evaluation.reports import write_reports
 from forecasting.evaluation.scoring import (
+    ScoredOrigins,
     best_baseline,
     champion_forecasts,
-    holt_winters_forecasts,
-    model_forecasts,
+    method_forecasts,
     score_report,
     scored_origins,
 )
 from forecasting.model.network import load_model
 from forecasting.registry import champion, registration
 from forecasting.registry.problem import Problem
-from forecasting.registry.tracking import process_tags, use_tracking
+from forecasting.registry.tracking import use_tracking
 from pipelines._stage import exit_with, run_stage
 from pipelines.params import Params
 
@@ -42,9 +42,42 @@ def _policy(params: Params) -> PromotionPolicy:
     return PromotionPolicy(gate, e.promotion, e.bootstrap_resamples, params.base.seed)
 
 
-def evaluate(params: Params) -> None:
+def _record(
+    params: Params,
+    handoff: dict[str, Any],
+    problem: Problem,
+    scoring: tuple[ScoredOrigins, dict[str, np.ndarray], tuple[str, np.ndarray] | None],
+    report: dict[str, Any],
+    verdict: Verdict,
+    version_before: str | None,
+) -> None:
+    """Reports, the run's metrics, the challenger version, the champion move and the card."""
     import mlflow
 
+    name, (origins, forecasts, scored) = params.base.registered_model, scoring
+    week = steps_per_week(params.base.freq)
+    reports = params.paths.reports / "evaluate"
+    files = write_reports(reports, origins, forecasts, scored, report, params.base.unit, week)
+    with mlflow.start_run(run_id=handoff["run_id"]):
+        evaluation = (report, verdict, _policy(params))
+        version, decision = registration.record_decision(
+            name, handoff, problem, evaluation, version_before, files.artifacts()
+        )
+        write_json(reports / "promotion.json", decision)
+        mlflow.log_artifact(str(reports / "promotion.json"), "evaluation")
+        card = reports / "model_card.md"
+        write_model_card(
+            card, name, version, params.paths.reports, params.paths.raw,
+            params.train.model_dump(), handoff.get("device", "?"), report, decision,
+        )  # fmt: skip
+        registration.publish_model_card(name, version, card)
+    baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
+    logger.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
+    verdict_word = "PROMOTED to champion" if decision["promoted"] else "not promoted"
+    logger.info("version %s %s: %s", version, verdict_word, decision["reason"])
+
+
+def evaluate(params: Params) -> None:
     e, name = params.evaluate, params.base.registered_model
     handoff: dict[str, Any] = read_json(params.paths.reports / "train" / "run.json")
     use_tracking(Path.cwd(), params.base.experiment)
@@ -57,17 +90,9 @@ def evaluate(params: Params) -> None:
         splits, params.base.freq, config.input_length, config.horizon, e.origin_step,
         config.steps_per_day,
     )  # fmt: skip
-    forecasts: dict[str, np.ndarray] = {"model": model_forecasts(model, origins)}
-    for method, forecaster in baseline_forecasters(
-        config.input_length, config.horizon, config.steps_per_day, config.steps_per_week
-    ).items():
-        forecasts[method] = forecaster(origins.inputs.astype(np.float64), origins.phases)
-    holt_winters = holt_winters_forecasts(
-        splits, params.base.freq, config.horizon, config.steps_per_week, e.holt_winters_weeks,
-        e.origin_step, origins,
-    )  # fmt: skip
-    if holt_winters is not None:
-        forecasts["holt_winters"] = holt_winters
+    forecasts = method_forecasts(
+        model, origins, splits, params.base.freq, e.holt_winters_weeks, e.origin_step
+    )
     problem = Problem.of(
         params.base.freq, config.horizon, config.input_length, params.base.unit,
         sorted(splits.train["series_id"].unique()),
@@ -93,33 +118,8 @@ def evaluate(params: Params) -> None:
     if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
         reason = verdict.reason.removeprefix("no champion yet; ")
         verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")
-    reports = params.paths.reports / "evaluate"
-    files = write_reports(
-        reports, origins, forecasts, scored, report, params.base.unit, config.steps_per_week
-    )
-    with mlflow.start_run(run_id=handoff["run_id"]):
-        mlflow.set_tags(process_tags())  # a later run marks this one KILLED if we die
-        registration.log_evaluation(report, files.artifacts())
-        version = registration.register_challenger(handoff, name, report["model"]["mae"], problem)
-        decision = decision_record(name, version, report, verdict, _policy(params))
-        settled = registration.settle_promotion(
-            name, version, version_before, verdict.promote, verdict.reason
-        )
-        decision.update(
-            promoted=settled.promoted, reason=settled.reason, champion_after=settled.champion_after
-        )
-        write_json(reports / "promotion.json", decision)
-        mlflow.log_artifact(str(reports / "promotion.json"), "evaluation")
-        card = reports / "model_card.md"
-        write_model_card(
-            card, name, version, params.paths.reports, params.paths.raw,
-            params.train.model_dump(), handoff.get("device", "?"), report, decision,
-        )  # fmt: skip
-        registration.publish_model_card(name, version, card)
-    baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
-    logger.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
-    verdict_word = "PROMOTED to champion" if settled.promoted else "not promoted"
-    logger.info("version %s %s: %s", version, verdict_word, settled.reason)
+    scoring = (origins, forecasts, scored)
+    _record(params, handoff, problem, scoring, report, verdict, version_before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

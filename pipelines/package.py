@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
 import pandas as pd
 
 from forecasting.core.files import file_sha256, write_json
@@ -31,12 +30,10 @@ from forecasting.serving.bento import (
     build_bento,
     export_bento,
     import_model,
-    in_process_service,
     model_tag,
     packed_model_tag,
-    serve_bento,
 )
-from forecasting.serving.parity import check_parity
+from forecasting.serving.parity import smoke_test
 from forecasting.serving.verification import stored_bento_path, tree_sha256, verify_packed_model
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
@@ -76,27 +73,15 @@ def package(params: Params) -> None:
     verify_packed_model(packed_model_tag(bento_tag), {f"the registry's v{version}": weights_sha})
     stored = stored_bento_path(bento_tag)
 
-    # Parity: registry pyfunc, the service class in-process and the served bento must agree.
     splits = read_splits(params.paths.validated)
     # All splits together, so a test split shorter than one window still yields full requests.
     history = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
-    requests = recent_requests(
-        history, model.config.input_length, params.package.parity_cases, stride=7
-    )
-    service = in_process_service(bento_model)
-    with serve_bento(bento_tag, timeout_s=params.package.smoke_test_timeout_s) as server:
-        try:
-            parity = check_parity(f"models:/{name}/{version}", service, server.url, requests)
-        except RuntimeError as err:
-            raise StageError(str(err)) from err
-        bad = httpx.post(f"{server.url}/forecast", json={"values": [1.0], "end": "x"}, timeout=30)
-        if not 400 <= bad.status_code < 500:
-            raise StageError(
-                f"the built bento answered an invalid payload with {bad.status_code}, not 4xx"
-            )
-    problems = parity.problems(params.package.parity_tolerance, version)
-    if problems:
-        raise StageError(f"parity check of {bento_tag} failed: " + "; ".join(problems))
+    cases, p = params.package.parity_cases, params.package
+    requests = recent_requests(history, model.config.input_length, cases, stride=7)
+    parity = smoke_test(
+        f"models:/{name}/{version}", (bento_model, bento_tag), requests, p.parity_tolerance,
+        p.smoke_test_timeout_s,
+    )  # fmt: skip
     manifest = {
         "registered_model": name,
         "model_version": version,

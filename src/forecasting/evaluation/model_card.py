@@ -31,7 +31,10 @@ def render_model_card(
     evaluation: dict[str, Any],
     decision: dict[str, Any],
 ) -> str:
-    """The card as markdown, from the stages' own reports (manifest, summaries, metrics, decision)."""
+    """The card as markdown, from the stages' own reports (manifest, summaries, metrics, decision).
+
+    Long on purpose: one markdown template, read top to bottom like the card it writes.
+    """
     rows = [("**this model**", evaluation["model"])]
     if "champion" in evaluation:
         rows.append((f"champion v{evaluation['champion']['version']}", evaluation["champion"]))

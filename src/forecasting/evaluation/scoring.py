@@ -185,3 +185,29 @@ def holt_winters_forecasts(
     logger.info("fitting Holt-Winters at %d origins on %d steps each", len(history), history_length)
     inputs = history.gather(torch.arange(len(history))).inputs.numpy()
     return holt_winters(inputs, horizon, season)
+
+
+def method_forecasts(
+    model: RecurrentForecaster,
+    origins: ScoredOrigins,
+    splits: Splits,
+    freq: str,
+    holt_winters_weeks: int,
+    origin_step: int,
+) -> dict[str, np.ndarray]:
+    """Every method's forecasts ``[K, H]`` at ``origins``: the model, then each baseline."""
+    from forecasting.evaluation.baselines import baseline_forecasters
+
+    config = model.config
+    forecasts: dict[str, np.ndarray] = {"model": model_forecasts(model, origins)}
+    for method, forecaster in baseline_forecasters(
+        config.input_length, config.horizon, config.steps_per_day, config.steps_per_week
+    ).items():
+        forecasts[method] = forecaster(origins.inputs.astype(np.float64), origins.phases)
+    holt_winters = holt_winters_forecasts(
+        splits, freq, config.horizon, config.steps_per_week, holt_winters_weeks, origin_step,
+        origins,
+    )  # fmt: skip
+    if holt_winters is not None:
+        forecasts["holt_winters"] = holt_winters
+    return forecasts

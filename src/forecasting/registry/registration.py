@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from forecasting.core.errors import ForecastingError
+from forecasting.evaluation.decision import PromotionPolicy, Verdict, decision_record
 from forecasting.model.network import RecurrentForecaster, load_model
 from forecasting.registry import champion
 from forecasting.registry.problem import Problem, belongs_to
+from forecasting.registry.tracking import process_tags
 from forecasting.registry.versions import (
     CHALLENGER,
     CHAMPION,
@@ -166,3 +168,39 @@ def publish_model_card(name: str, version: str, card: Path) -> None:
 
     mlflow.log_artifact(str(card), artifact_path="evaluation")
     mlflow.MlflowClient().update_model_version(name, version, description=card.read_text())
+
+
+def record_decision(
+    name: str,
+    handoff: dict[str, Any],
+    problem: Problem,
+    evaluation: tuple[dict[str, Any], Verdict, PromotionPolicy],
+    version_before: str | None,
+    artifacts: Sequence[tuple[Path, str]],
+) -> tuple[str, dict[str, Any]]:
+    """Log the scores, register the challenger and settle the promotion, in the active run.
+
+    Args:
+        name: the registered model.
+        handoff: the train stage's ``run.json``.
+        problem: what the model forecasts (its ``problem.*`` version tags).
+        evaluation: the score report, the gate's verdict and the promotion policy.
+        version_before: the champion the verdict was reached against.
+        artifacts: the report files to log, with their artifact folders.
+
+    Returns:
+        The new version and its decision record (``promotion.json``), settled.
+
+    """
+    import mlflow
+
+    report, verdict, policy = evaluation
+    mlflow.set_tags(process_tags())  # a later run marks this one KILLED if we die
+    log_evaluation(report, artifacts)
+    version = register_challenger(handoff, name, report["model"]["mae"], problem)
+    decision = decision_record(name, version, report, verdict, policy)
+    settled = settle_promotion(name, version, version_before, verdict.promote, verdict.reason)
+    decision.update(
+        promoted=settled.promoted, reason=settled.reason, champion_after=settled.champion_after
+    )
+    return version, decision

@@ -167,3 +167,44 @@ def check_parity(
         service_versions=frozenset(service_versions),
         http_versions=frozenset(http_versions),
     )
+
+
+def smoke_test(
+    registry_uri: str,
+    bento: tuple[str, str],
+    requests: Sequence[dict[str, Any]],
+    tolerance: float,
+    timeout_s: float,
+) -> ParityReport:
+    """Serve a built bento; require parity with the registry model and a 4xx on a bad payload.
+
+    Args:
+        registry_uri: ``models:/<name>/<version>``, the version the bento must serve.
+        bento: (BentoML model tag, bento tag).
+        requests: the recorded windows to forecast on every path.
+        tolerance: the largest relative difference allowed between paths.
+        timeout_s: how long the server may take to become ready.
+
+    Raises:
+        ForecastingError: naming what broke parity or what the server answered.
+
+    """
+    from forecasting.core.errors import ForecastingError
+    from forecasting.serving.bento import in_process_service, serve_bento
+
+    bento_model, bento_tag = bento
+    service = in_process_service(bento_model)
+    with serve_bento(bento_tag, timeout_s=timeout_s) as server:
+        try:
+            parity = check_parity(registry_uri, service, server.url, requests)
+        except RuntimeError as err:
+            raise ForecastingError(str(err)) from err
+        bad = httpx.post(f"{server.url}/forecast", json={"values": [1.0], "end": "x"}, timeout=30)
+        if not 400 <= bad.status_code < 500:
+            raise ForecastingError(
+                f"the built bento answered an invalid payload with {bad.status_code}, not 4xx"
+            )
+    problems = parity.problems(tolerance, registry_uri.rsplit("/", 1)[1])
+    if problems:
+        raise ForecastingError(f"parity check of {bento_tag} failed: " + "; ".join(problems))
+    return parity

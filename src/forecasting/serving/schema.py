@@ -227,7 +227,10 @@ def _exactly(length: int) -> WrapValidator:
 
 
 def request_specs(shape: ModelShape) -> RequestSpecs:
-    """``POST /forecast`` and ``/forecast_batch`` request models that state ``shape`` exactly."""
+    """``POST /forecast`` and ``/forecast_batch`` request models that state ``shape`` exactly.
+
+    Long on purpose: the request models are declared inside, closed over one model shape.
+    """
     length = shape.input_length
     values: Any = Annotated[
         list[StrictFinite],
