@@ -150,3 +150,37 @@ def tiny_pipeline_run(root: Path, stages: Sequence[Any]) -> Iterator[Path]:
         yield root
     finally:
         os.chdir(previous)
+
+
+def tiny_model_config(**overrides: Any) -> Any:
+    """A seconds-to-train network on two-day windows of a half-hourly series.
+
+    Too short a window for the weekly trend; a plain fixed-lag base unless ``overrides`` say so.
+    """
+    from forecasting.model.network import ModelConfig
+
+    settings = dict(
+        input_length=96,
+        horizon=24,
+        hidden_size=8,
+        patch_length=24,
+        seasonal_lag=48,
+        lag_mixture=False,
+        weekly_trend=False,
+    )
+    return ModelConfig(**(settings | overrides))
+
+
+def two_week_windows(config: Any) -> tuple[Any, Any]:
+    """Training and validation windows of ``config``'s shape over a 14-day synthetic series."""
+    from forecasting.data.sources import ColumnMapping, canonical
+    from forecasting.data.splits import split_chronologically
+    from forecasting.model.datasets import training_windows, validation_windows
+
+    splits = split_chronologically(
+        canonical(synthetic_series(days=14), ColumnMapping(), "t"), 0.15, 0.15
+    )
+    return (
+        training_windows(splits, "30min", config.input_length, config.horizon),
+        validation_windows(splits, "30min", config.input_length, config.horizon),
+    )

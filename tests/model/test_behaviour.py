@@ -14,20 +14,12 @@ import torch
 from forecasting.core.periods import week_phase
 from forecasting.data.splits import split_chronologically
 from forecasting.model.datasets import training_windows, validation_windows
-from forecasting.model.network import ModelConfig, RecurrentForecaster
+from forecasting.model.network import RecurrentForecaster
 from forecasting.training.loop import train_model
-from tests.conftest import cpu_run, fit_config, synthetic_series
+from tests.conftest import cpu_run, fit_config, synthetic_series, tiny_model_config
 
 pytestmark = pytest.mark.slow
-CONFIG = ModelConfig(
-    input_length=96,
-    horizon=24,
-    hidden_size=16,
-    patch_length=24,
-    seasonal_lag=48,
-    lag_mixture=True,
-    weekly_trend=False,
-)
+CONFIG = tiny_model_config(hidden_size=16, lag_mixture=True)
 
 
 @pytest.fixture(scope="module")

@@ -124,29 +124,23 @@ def _wait_ready(url: str, name: str, timeout_s: float = 180) -> None:
     pytest.fail(f"the container was not ready within {timeout_s:.0f} s")
 
 
-@pytest.fixture(scope="module")
-def running(built: Built) -> Iterator[Running]:
+def _start(built: Built, purpose: str, *environment: str) -> tuple[int, str]:
+    """Start the image detached on a free port, as a deployer would; returns (port, name)."""
     port = free_port()
-    name = f"forecaster-test-{port}"
+    name = f"forecaster-{purpose}-{port}"
+    settings = [arg for variable in (f"PORT={port}", *environment) for arg in ("-e", variable)]
     subprocess.run(
-        [
-            "podman",
-            "run",
-            "-d",
-            "--name",
-            name,
-            *RUN_FLAGS,
-            "-e",
-            f"PORT={port}",
-            "-e",
-            f"FORECASTER_MAX_BODY_BYTES={BODY_LIMIT}",
-            built.report["image"],
-            "--host",
-            "127.0.0.1",
-        ],
+        ["podman", "run", "-d", "--name", name, *RUN_FLAGS, *settings, built.report["image"],
+         "--host", "127.0.0.1"],
         check=True,
         capture_output=True,
-    )
+    )  # fmt: skip
+    return port, name
+
+
+@pytest.fixture(scope="module")
+def running(built: Built) -> Iterator[Running]:
+    port, name = _start(built, "test", f"FORECASTER_MAX_BODY_BYTES={BODY_LIMIT}")
     try:
         _wait_ready(f"http://127.0.0.1:{port}", name)
         yield Running(f"http://127.0.0.1:{port}", name)
@@ -243,25 +237,7 @@ def test_metrics_bad_payloads_and_env_overrides(running: Running):
 
 
 def test_sigterm_stops_the_container_cleanly(built: Built):
-    port = free_port()
-    name = f"forecaster-stop-{port}"
-    subprocess.run(
-        [
-            "podman",
-            "run",
-            "-d",
-            "--name",
-            name,
-            *RUN_FLAGS,
-            "-e",
-            f"PORT={port}",
-            built.report["image"],
-            "--host",
-            "127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    port, name = _start(built, "stop")
     try:
         _wait_ready(f"http://127.0.0.1:{port}", name)
         # podman stop sends SIGTERM and only falls back to SIGKILL after --time seconds.

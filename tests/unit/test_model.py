@@ -14,17 +14,9 @@ from forecasting.model.network import (
     load_model,
     save_model,
 )
+from tests.conftest import tiny_model_config
 
-# Two-day windows: too short for the weekly trend, and a plain fixed-lag base.
-CONFIG = ModelConfig(
-    input_length=96,
-    horizon=24,
-    hidden_size=8,
-    patch_length=24,
-    seasonal_lag=48,
-    lag_mixture=False,
-    weekly_trend=False,
-)
+CONFIG = tiny_model_config()
 
 
 def _inputs(batch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:

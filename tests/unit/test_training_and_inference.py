@@ -6,32 +6,23 @@ import torch
 
 from forecasting.data.sources import ColumnMapping, canonical
 from forecasting.data.splits import split_chronologically
-from forecasting.model.datasets import training_windows, validation_windows
+from forecasting.model.datasets import validation_windows
 from forecasting.model.inference import RequestError, forecast_many
-from forecasting.model.network import ModelConfig, RecurrentForecaster
+from forecasting.model.network import RecurrentForecaster
 from forecasting.training.loop import clip_gradients, evaluate_loss, train_model
-from tests.conftest import cpu_run, fit_config, synthetic_series
-
-# Two-day windows: too short for the weekly trend, and a plain fixed-lag base.
-CONFIG = ModelConfig(
-    input_length=96,
-    horizon=24,
-    hidden_size=8,
-    patch_length=24,
-    seasonal_lag=48,
-    lag_mixture=False,
-    weekly_trend=False,
+from tests.conftest import (
+    cpu_run,
+    fit_config,
+    synthetic_series,
+    tiny_model_config,
+    two_week_windows,
 )
+
+CONFIG = tiny_model_config()
 
 
 def _data():
-    splits = split_chronologically(
-        canonical(synthetic_series(days=14), ColumnMapping(), "t"), 0.15, 0.15
-    )
-    return (
-        training_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon),
-        validation_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon),
-    )
+    return two_week_windows(CONFIG)
 
 
 def _train(seed: int, epochs: int = 3, **fit: Any):

@@ -9,39 +9,27 @@ import pytest
 import torch
 import yaml
 
-from forecasting.data.sources import ColumnMapping, canonical
-from forecasting.data.splits import split_chronologically
-from forecasting.model.datasets import training_windows, validation_windows
-from forecasting.model.network import ModelConfig
 from forecasting.training.checkpoints import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from forecasting.training.config import RunSettings, TrainingConfig
 from forecasting.training.distributed import current_world
 from forecasting.training.loop import Trainer, TrainingInterrupted, run_fingerprint, train_model
 from forecasting.training.progress import EpochRecord, Progress
 from pipelines.params import ParamsError, load_params
-from tests.conftest import REPO_ROOT, cpu_run, fit_config, synthetic_series
+from tests.conftest import (
+    REPO_ROOT,
+    cpu_run,
+    fit_config,
+    tiny_model_config,
+    two_week_windows,
+)
 
 # Dropout high enough that every step draws from the RNG: a resume that lost the stream's
 # position would train other weights.
-CONFIG = ModelConfig(
-    input_length=96,
-    horizon=24,
-    hidden_size=8,
-    num_layers=2,
-    dropout=0.3,
-    seasonal_lag=48,
-    weekly_trend=False,
-)
+CONFIG = tiny_model_config(num_layers=2, dropout=0.3, lag_mixture=True)
 
 
 def _data():
-    splits = split_chronologically(
-        canonical(synthetic_series(days=14), ColumnMapping(), "t"), 0.15, 0.15
-    )
-    return (
-        training_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon),
-        validation_windows(splits, "30min", CONFIG.input_length, CONFIG.horizon),
-    )
+    return two_week_windows(CONFIG)
 
 
 def _weights_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:

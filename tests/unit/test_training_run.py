@@ -13,14 +13,12 @@ from forecasting.data.drift import PROFILE_ARTIFACT
 from forecasting.data.sources import ColumnMapping, canonical
 from forecasting.data.splits import SPLITS, Splits, split_chronologically
 from forecasting.model.inference import forecast_many
-from forecasting.model.network import ModelConfig, RecurrentForecaster, save_model
+from forecasting.model.network import RecurrentForecaster, save_model
 from forecasting.registry.provenance import data_fingerprint
 from forecasting.registry.training_run import RunInputs, input_example, open_training_run
-from tests.conftest import reset_tracking_state, synthetic_series
+from tests.conftest import reset_tracking_state, synthetic_series, tiny_model_config
 
-CONFIG = ModelConfig(
-    input_length=96, horizon=24, hidden_size=8, patch_length=24, seasonal_lag=48, weekly_trend=False
-)
+CONFIG = tiny_model_config(lag_mixture=True)
 
 
 @pytest.fixture
