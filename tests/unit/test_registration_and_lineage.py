@@ -100,8 +100,42 @@ def test_lineage_traces_the_champion_and_flags_what_disagrees(store, tmp_path):
     assert by_name["registered model"].value == f"{NAME} v1"
     assert by_name["MLflow run"].value == store["run_id"]
     assert by_name["weights sha256"].ok is True and by_name["validation"].ok is True
+    assert by_name["stored weights sha256"].ok is True
     # no validated data on disk and nothing packaged: both are broken links, named
     assert by_name["validated data sha256"].ok is False
     assert lineage.broken_links(links) == ["validated data sha256", "bento"]
     with pytest.raises(ValueError, match="no champion"):
         lineage.chain("other-model", None, tmp_path, tmp_path, tmp_path)
+
+
+def _stored_weights(store) -> list:
+    """The champion's files in the artifact store (what a user deleting mlartifacts/ removes)."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from forecasting.core.artifacts import WEIGHTS_FILE
+
+    return sorted(Path(urlparse(store["model_uri"]).path).rglob(WEIGHTS_FILE))
+
+
+@pytest.mark.parametrize("fault", ["deleted", "rewritten"])
+def test_lineage_reads_the_stored_weights_not_only_their_tag(store, tmp_path, fault):
+    import mlflow
+
+    with mlflow.start_run(run_id=store["run_id"]):
+        version = registration.register_challenger(store, NAME, 1.5, PROBLEM)
+        registration.settle_promotion(NAME, version, None, True, "first")
+    (weights,) = _stored_weights(store)
+    if fault == "deleted":
+        weights.unlink()
+    else:
+        weights.write_bytes(weights.read_bytes()[:-8] + bytes(8))
+    args = (tmp_path / "data/raw", tmp_path / "data/validated", tmp_path / "reports")
+    by_name = {link.name: link for link in lineage.chain(NAME, None, *args)}
+    assert by_name["weights sha256"].ok is True  # the tags still agree with each other ...
+    stored = by_name.get("stored weights") or by_name["stored weights sha256"]
+    assert stored.ok is False  # ... but the store no longer holds what they name
+    assert ("missing" if fault == "deleted" else store["weights_sha256"]) in (
+        stored.value + stored.note
+    )
+    assert stored.name in lineage.broken_links(list(by_name.values()))

@@ -9,14 +9,16 @@ pipelines.ops.lineage`` prints it.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forecasting.core.artifacts import WEIGHTS_FILE
 from forecasting.core.files import file_sha256
 from forecasting.data.splits import SPLITS
 from forecasting.registry.provenance import data_fingerprint, dvc_lock_hashes
-from forecasting.registry.versions import CHAMPION, version_by_alias
+from forecasting.registry.versions import CHAMPION, download_model_files, version_by_alias
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,28 @@ def _data_links(
         )
     )
     return links
+
+
+def _stored_weights_link(name: str, version: str, tags: dict[str, str]) -> Link:
+    """The version's weights as the artifact store holds them now, against the recorded sha256.
+
+    A tag only says what was stored once: a deleted or rewritten artifact shows only here.
+    """
+    recorded = tags.get("weights.sha256", "")
+    try:
+        with tempfile.TemporaryDirectory(prefix="lineage-") as folder:
+            stored = file_sha256(download_model_files(name, version, Path(folder)) / WEIGHTS_FILE)
+    except Exception as err:  # any failure to read the store means the files are missing
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        return Link(
+            "stored weights", "missing", False,
+            f"the artifact store no longer holds v{version}'s files ({reason}): restore them "
+            "from a backup, or `make rollback` / `dvc repro --force train` for a new champion",
+        )  # fmt: skip
+    return Link(
+        "stored weights sha256", stored, stored == recorded,
+        "" if stored == recorded else f"the registry recorded {recorded}",
+    )  # fmt: skip
 
 
 def _package_links(version: str, tags: dict[str, str], reports: Path) -> list[Link]:
@@ -180,6 +204,7 @@ def chain(
     return [
         *_run_links(name, version, tags, run),
         *_data_links(tags, dict(run.data.tags), raw, validated, reports, lock_file),
+        _stored_weights_link(name, version, tags),
         *_package_links(version, tags, reports),
     ]
 
