@@ -17,12 +17,14 @@ export PATH := $(BIN):$(PATH)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, so the resolver never swaps in a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet $(TORCH_PIN) $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# statsforecast and its own dependencies: their metadata says pandas<3, yet they run on pandas 3
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the pinned dependencies

@@ -39,7 +39,9 @@ def _policy(params: Params) -> PromotionPolicy:
     e = params.evaluate
     confidence = e.baseline_confidence, e.champion_confidence
     gate = GatePolicy(e.min_improvement, e.require_beating_baselines, *confidence)
-    return PromotionPolicy(gate, e.promotion, e.bootstrap_resamples, params.base.seed)
+    return PromotionPolicy(
+        gate, e.promotion, e.bootstrap_resamples, params.base.seed, e.origin_step
+    )
 
 
 def _record(

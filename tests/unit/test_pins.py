@@ -87,3 +87,44 @@ def test_no_version_is_written_a_second_time():
         REPO_ROOT / "Makefile",
     ):
         assert not exact_version.search(path.read_text()), path
+
+
+NODEPS = REPO_ROOT / "requirements-nodeps.txt"
+
+
+def test_the_no_deps_pins_are_exact_installed_once_and_kept_out_of_the_bento():
+    """statsforecast's stack is pinned in requirements-nodeps.txt (its metadata says pandas<3)."""
+    lines = [
+        line.strip()
+        for line in NODEPS.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    pins = _pins(lines)
+    assert len(pins) == len(lines) and "statsforecast" in pins  # every line pinned with ==
+    for name, version in pins.items():
+        assert importlib.metadata.version(name) == version, name
+    assert not set(pins) & set(_pins(PYPROJECT)), "a version written a second time"
+    from forecasting.serving.bento import SERVICE_DISTRIBUTIONS
+
+    assert not {canonical_name(n) for n in SERVICE_DISTRIBUTIONS} & set(pins)
+    assert "requirements-nodeps.txt" in (REPO_ROOT / "Makefile").read_text()
+
+
+def test_statsforecast_fits_mstl_under_this_pandas():
+    import numpy as np
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import MSTL, AutoETS
+
+    steps = np.arange(4 * 48)
+    frame = pd.DataFrame(
+        {
+            "unique_id": "a",
+            "ds": pd.date_range("2000-06-05", periods=len(steps), freq="30min"),
+            "y": 100 + 10 * np.sin(2 * np.pi * steps / 48),
+        }
+    )
+    model = MSTL(season_length=[48], trend_forecaster=AutoETS(model="ZZN"))
+    forecast = StatsForecast(models=[model], freq="30min").forecast(df=frame, h=48)
+    assert pd.__version__.startswith("3.")
+    np.testing.assert_allclose(forecast["MSTL"].to_numpy(), frame["y"].to_numpy()[-48:], atol=0.5)

@@ -75,7 +75,8 @@ def test_model_and_same_shaped_champion_are_scored_on_the_same_targets():
 
 
 def _policy(promotion: str = "auto") -> PromotionPolicy:
-    return PromotionPolicy(GatePolicy(), promotion, resamples=500, seed=0)  # type: ignore[arg-type]
+    policy = PromotionPolicy(GatePolicy(), promotion, resamples=500, seed=0, origin_step=4)  # type: ignore[arg-type]
+    return policy
 
 
 def test_judge_promotes_a_clear_winner_unless_promotion_is_manual():

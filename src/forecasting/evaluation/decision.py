@@ -12,7 +12,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from forecasting.evaluation.evidence import PairedComparison, origin_errors, paired_bootstrap
+from forecasting.evaluation.evidence import (
+    PairedComparison,
+    diebold_mariano,
+    origin_errors,
+    overlap_lags,
+)
 from forecasting.evaluation.gate import GatePolicy, decide
 
 
@@ -24,6 +29,7 @@ class PromotionPolicy:
     promotion: Literal["auto", "manual"]
     resamples: int
     seed: int
+    origin_step: int  # with the horizon, how many origins' windows overlap (the test's lags)
 
     def as_dict(self) -> dict[str, Any]:
         """The policy as ``promotion.json`` records it."""
@@ -71,12 +77,14 @@ def judge(
     model_errors = origin_errors(actual, forecasts["model"])  # [K]
 
     def compare(reference: np.ndarray, name: str) -> PairedComparison:
-        return paired_bootstrap(
+        # Diebold-Mariano (HLN-corrected) over the overlap of the windows: the per-origin
+        # bootstrap overstated confidence on overlapping windows (tests/unit/test_evidence.py).
+        return diebold_mariano(
             model_errors,
             origin_errors(actual, reference),
             name,
-            resamples=policy.resamples,
-            seed=policy.seed,
+            lags=overlap_lags(actual.shape[1], policy.origin_step),
+            confidence=policy.gate.baseline_confidence,
         )
 
     version, champion_forecast = champion

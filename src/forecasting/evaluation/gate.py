@@ -1,11 +1,11 @@
 """The promotion gate: when a newly trained model may replace the champion.
 
 Both comparisons are paired tests over the same forecast origins (``evidence.py``), not single
-numbers:
+numbers: Diebold-Mariano with the Harvey-Leybourne-Newbold correction, its variance counting the
+autocorrelation of overlapping windows; ``probability_better`` is one minus its one-sided p-value.
 
 * **Baselines.** The candidate must beat the best baseline (lowest MAE) by ``min_improvement``
-  of its MAE, and be the better of the two in at least ``baseline_confidence`` of the bootstrap
-  resamples (a one-sided paired test at level ``1 - baseline_confidence``): a lucky average over
+  of its MAE, with a one-sided p-value of at most ``1 - baseline_confidence``: a lucky average over
   a few days is not enough.
 * **Champion.** The candidate must have a lower MAE than the champion (by ``min_improvement``)
   and be the better model in at least ``champion_confidence`` of the bootstrap resamples. A
@@ -41,7 +41,7 @@ def _interval(comparison: PairedComparison, unit: str) -> str:
     return (
         f"mean difference {comparison.mean_difference:+.1f}{f' {unit}' if unit else ''}, "
         f"{comparison.confidence:.0%} CI [{comparison.ci_low:+.1f}, {comparison.ci_high:+.1f}], "
-        f"better in {comparison.probability_better:.0%} of resamples over "
+        f"one-sided p = {1 - comparison.probability_better:.3f} ({comparison.test}) over "
         f"{comparison.origins} origins"
     )
 
