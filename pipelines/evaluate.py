@@ -13,7 +13,7 @@ import numpy as np
 from forecasting.core.files import read_json, write_json
 from forecasting.core.periods import steps_per_week
 from forecasting.data.splits import read_splits
-from forecasting.evaluation.decision import PromotionPolicy, Verdict, judge
+from forecasting.evaluation.decision import PromotionPolicy, Verdict, judge, ungated_note
 from forecasting.evaluation.gate import GatePolicy
 from forecasting.evaluation.model_card import write_model_card
 from forecasting.evaluation.reports import write_reports
@@ -93,8 +93,9 @@ def evaluate(params: Params) -> None:
         config.steps_per_day,
     )  # fmt: skip
     forecasts = method_forecasts(
-        model, origins, splits, params.base.freq, e.holt_winters_weeks, e.origin_step
-    )
+        model, origins, splits, params.base.freq, e.holt_winters_weeks, e.origin_step,
+        (e.classical_weeks, e.classical_jobs),
+    )  # fmt: skip
     problem = Problem.of(
         params.base.freq, config.horizon, config.input_length, params.base.unit,
         sorted(splits.train["series_id"].unique()),
@@ -113,10 +114,14 @@ def evaluate(params: Params) -> None:
         else (version_before, champion_forecast)
     )
     report = score_report(origins, forecasts, scored)
+    gated = best_baseline(report, e.gate_on_classical)[0]
     verdict = judge(
-        origins.actual, forecasts, best_baseline(report)[0],
+        origins.actual, forecasts, gated,
         (None if foreign else version_before, champion_forecast), _policy(params), params.base.unit,
     )  # fmt: skip
+    verdict = replace(
+        verdict, reason=verdict.reason + ungated_note(report, gated, params.base.unit)
+    )
     if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
         reason = verdict.reason.removeprefix("no champion yet; ")
         verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")

@@ -151,6 +151,9 @@ class Evaluate(Section):
     champion_confidence: float = Field(ge=0, le=1)
     bootstrap_resamples: int = Field(ge=100)
     holt_winters_weeks: int = Field(ge=0, description="history per Holt-Winters fit; 0 = off")
+    classical_weeks: int = Field(ge=0, description="history per statsforecast fit; 0 = off")
+    classical_jobs: int = Field(ge=-1, description="processes for the statsforecast fits")
+    gate_on_classical: bool
 
 
 class Package(Section):

@@ -55,20 +55,18 @@ def postgres_database() -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture
-def tracking_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
-    """`mlflow server` on the database, proxying artifacts, on a free loopback port."""
-    port = free_port()
-    log = tmp_path / "mlflow-server.log"
-    with log.open("wb") as sink:
+def start_server(backend: str, port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """`mlflow server` on ``backend``, proxying artifacts under ``folder``, ready on ``port``."""
+    log = folder / f"mlflow-server-{port}.log"
+    with log.open("ab") as sink:
         server = subprocess.Popen(
             [
                 str(BIN / "mlflow"),
                 "server",
                 "--backend-store-uri",
-                postgres_database,
+                backend,
                 "--artifacts-destination",
-                str(tmp_path / "server-artifacts"),
+                str(folder / "server-artifacts"),
                 "--serve-artifacts",
                 "--host",
                 "127.0.0.1",
@@ -81,14 +79,26 @@ def tracking_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(f"http://127.0.0.1:{port}/health", server, 120, "mlflow server", log)
+    return server
+
+
+def stop_server(server: subprocess.Popen[bytes], sig: int = 15) -> None:
+    """Signal the server's whole process group (its gunicorn/uvicorn workers too)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, sig)
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def tracking_server(postgres_database: str, tmp_path: Path) -> Iterator[str]:
+    """`mlflow server` on the database, proxying artifacts, on a free loopback port."""
+    port = free_port()
+    server = start_server(postgres_database, port, tmp_path)
     try:
-        wait_until_ready(f"{url}/health", server, 120, "mlflow server", log)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        stop_server(server)
 
 
 def test_the_pipeline_tracks_and_registers_on_a_postgres_backed_server(
@@ -116,3 +126,70 @@ def test_the_pipeline_tracks_and_registers_on_a_postgres_backed_server(
         artifact_uri="models:/demand-forecaster@champion", tracking_uri=tracking_server
     )
     assert list(Path(files).rglob("weights.safetensors"))
+
+
+def _train(workspace: Path, uri: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, OMP_NUM_THREADS="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.train"],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_server_killed_mid_train_is_one_line_and_the_rerun_recovers(
+    workspace, postgres_database, monkeypatch
+):
+    """kill -9 of the PostgreSQL-backed server while train logs epochs, then a plain rerun."""
+    import time
+
+    import mlflow
+
+    reset_tracking_state()
+    synthetic_series(days=21).to_csv("demand.csv", index=False)
+    params = tiny_params("demand.csv")
+    params["train"].update(epochs=300, patience=300)  # long enough to be killed mid-way
+    write_params(workspace, params)
+    assert ingest.main([]) == 0 and validate.main([]) == 0
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(postgres_database, port, workspace)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    trainer = _train(workspace, uri)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and trainer.poll() is None:
+            experiment = client.get_experiment_by_name("demand-forecasting")
+            runs = client.search_runs([experiment.experiment_id]) if experiment else []
+            if runs and client.get_metric_history(runs[0].info.run_id, "train/loss"):
+                break  # epochs are being logged: kill now
+            time.sleep(0.5)
+        assert trainer.poll() is None, "train ended before the server could be killed"
+        stop_server(server, 9)
+        started = time.monotonic()
+        _, stderr = trainer.communicate(timeout=240)
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+    waited = time.monotonic() - started
+    assert trainer.returncode == 1, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and f"MLFLOW_TRACKING_URI={uri}" in errors[0], stderr[-2000:]
+    assert waited < 150, f"train took {waited:.0f} s to give up on a dead server"
+
+    server = start_server(postgres_database, port, workspace)  # the store is back
+    try:
+        params["train"].update(epochs=3, patience=3)
+        write_params(workspace, params)
+        rerun = _train(workspace, uri)
+        _, stderr = rerun.communicate(timeout=300)
+        assert rerun.returncode == 0, stderr[-2000:]
+        experiment = client.get_experiment_by_name("demand-forecasting")
+        statuses = sorted(r.info.status for r in client.search_runs([experiment.experiment_id]))
+        assert "RUNNING" not in statuses and "FINISHED" in statuses, statuses
+    finally:
+        stop_server(server)

@@ -54,6 +54,27 @@ class Verdict:
     reason: str
 
 
+def ungated_note(report: dict[str, Any], gated_best: str, unit: str = "") -> str:
+    """A clause for the reason when a baseline left out of the gate beats the model, else ''.
+
+    ``evaluate.gate_on_classical: false`` keeps the statsforecast baselines out of the gate:
+    whoever reads the decision must still see that one of them forecasts better.
+    """
+    model_mae = float(report["model"]["mae"])
+    better = {
+        name: float(m["mae"])
+        for name, m in report["baselines"].items()
+        if name != gated_best and float(m["mae"]) < model_mae
+    }
+    if not better or gated_best in better:
+        return ""
+    name, mae = min(better.items(), key=lambda item: item[1])
+    return (
+        f"; NOTE {name} ({mae:.1f}{' ' + unit if unit else ''}) beats the model "
+        f"({model_mae:.1f}) but is not gated (evaluate.gate_on_classical: false)"
+    )
+
+
 def judge(
     actual: np.ndarray,
     forecasts: dict[str, np.ndarray],

@@ -139,9 +139,16 @@ def score_report(
     return report
 
 
-def best_baseline(report: dict[str, Any]) -> tuple[str, float]:
-    """The baseline with the lowest MAE: (name, MAE)."""
-    maes = {name: float(m["mae"]) for name, m in report["baselines"].items()}
+CLASSICAL_PREFIX = "sf_"  # the statsforecast baselines' names in the report
+
+
+def best_baseline(report: dict[str, Any], classical: bool = True) -> tuple[str, float]:
+    """The baseline with the lowest MAE: (name, MAE); ``classical=False`` leaves out statsforecast's."""
+    maes = {
+        name: float(m["mae"])
+        for name, m in report["baselines"].items()
+        if classical or not name.startswith(CLASSICAL_PREFIX)
+    }
     return min(maes.items(), key=lambda item: item[1])
 
 
@@ -165,26 +172,77 @@ def holt_winters_forecasts(
     """
     from forecasting.evaluation.baselines import holt_winters
 
-    wanted = weeks * season
-    before_test = pd.concat([splits.train, splits.val]).groupby("series_id").size().min()
-    history_length = int(min(wanted, before_test))
     if season < 2:  # weekly or coarser, 7D: no weekly season to fit (statsmodels refuses 1)
         logger.info("Holt-Winters baseline skipped: %s has no weekly season", freq)
         return None
-    if wanted == 0 or history_length < 2 * season:
+    history = history_before(
+        splits, freq, weeks * season, 2 * season, horizon, origin_step, origins
+    )
+    if history is None:
         logger.warning(
             "Holt-Winters baseline skipped: it needs two weeks (%d steps) of history before the "
-            "test split, which has %d",
+            "test split",
             2 * season,
-            before_test,
         )
         return None
-    history = test_windows(splits, freq, history_length, horizon, origin_step)
+    logger.info("fitting Holt-Winters at %d origins on %d steps each", *history.inputs.shape)
+    return holt_winters(history.inputs.numpy(), horizon, season)
+
+
+def history_before(
+    splits: Splits,
+    freq: str,
+    wanted: int,
+    least: int,
+    horizon: int,
+    origin_step: int,
+    origins: ScoredOrigins,
+) -> Any:
+    """The ``[K, M]`` histories that end at the test origins, as a gathered window batch.
+
+    ``wanted`` steps each, fewer when the data before the test split is shorter; None when that
+    is under ``least`` steps or ``wanted`` is 0.
+
+    Raises:
+        ValueError: if the history windows do not line up with the test origins.
+
+    """
+    before_test = pd.concat([splits.train, splits.val]).groupby("series_id").size().min()
+    length = int(min(wanted, before_test))
+    if wanted == 0 or length < max(least, 1):
+        return None
+    history = test_windows(splits, freq, length, horizon, origin_step)
     if not torch.equal(history.origins, origins.windows.origins):
-        raise ValueError("Holt-Winters history windows do not line up with the test origins")
-    logger.info("fitting Holt-Winters at %d origins on %d steps each", len(history), history_length)
-    inputs = history.gather(torch.arange(len(history))).inputs.numpy()
-    return holt_winters(inputs, horizon, season)
+        raise ValueError("baseline history windows do not line up with the test origins")
+    return history.gather(torch.arange(len(history)))
+
+
+def classical_baseline_forecasts(
+    splits: Splits,
+    freq: str,
+    horizon: int,
+    seasons: tuple[int, int],
+    weeks: int,
+    n_jobs: int,
+    origin_step: int,
+    origins: ScoredOrigins,
+) -> dict[str, np.ndarray]:
+    """The statsforecast methods (seasonal naive, AutoETS, MSTL) at the same origins ``[K, H]``.
+
+    Each fits on the ``weeks`` weeks before its origin (``seasons`` = steps per day and week).
+    """
+    from forecasting.evaluation.classical import classical_forecasts
+
+    week = max(seasons[1], 1)
+    history = history_before(splits, freq, weeks * week, 2, horizon, origin_step, origins)
+    if history is None:
+        if weeks:
+            logger.warning("statsforecast baselines skipped: too little history before the test")
+        return {}
+    inputs = history.inputs.numpy().astype(np.float64)
+    logger.info("fitting statsforecast baselines at %d origins on %d steps each", *inputs.shape)
+    found = classical_forecasts(inputs, horizon, sorted(set(seasons)), n_jobs)
+    return {f"{CLASSICAL_PREFIX}{name}": values for name, values in found.items()}
 
 
 def method_forecasts(
@@ -194,8 +252,12 @@ def method_forecasts(
     freq: str,
     holt_winters_weeks: int,
     origin_step: int,
+    classical: tuple[int, int],
 ) -> dict[str, np.ndarray]:
-    """Every method's forecasts ``[K, H]`` at ``origins``: the model, then each baseline."""
+    """Every method's forecasts ``[K, H]`` at ``origins``: the model, then each baseline.
+
+    ``classical`` is (weeks of history, processes) for the statsforecast baselines; 0 weeks: off.
+    """
     from forecasting.evaluation.baselines import baseline_forecasters
 
     config = model.config
@@ -210,4 +272,8 @@ def method_forecasts(
     )  # fmt: skip
     if holt_winters is not None:
         forecasts["holt_winters"] = holt_winters
+    seasons = (config.steps_per_day, config.steps_per_week)
+    forecasts |= classical_baseline_forecasts(
+        splits, freq, config.horizon, seasons, *classical, origin_step, origins
+    )
     return forecasts
