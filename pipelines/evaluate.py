@@ -13,14 +13,14 @@ import numpy as np
 from forecasting.core.files import read_json, write_json
 from forecasting.core.periods import steps_per_week
 from forecasting.data.splits import read_splits
-from forecasting.evaluation.decision import PromotionPolicy, Verdict, judge, ungated_note
+from forecasting.evaluation.decision import PromotionPolicy, Verdict
 from forecasting.evaluation.gate import GatePolicy
 from forecasting.evaluation.model_card import write_model_card
 from forecasting.evaluation.reports import write_reports
 from forecasting.evaluation.scoring import (
     ScoredOrigins,
-    best_baseline,
     champion_forecasts,
+    gated_verdict,
     method_forecasts,
     score_report,
     scored_origins,
@@ -114,14 +114,11 @@ def evaluate(params: Params) -> None:
         else (version_before, champion_forecast)
     )
     report = score_report(origins, forecasts, scored)
-    gated = best_baseline(report, e.gate_on_classical)[0]
-    verdict = judge(
-        origins.actual, forecasts, gated,
-        (None if foreign else version_before, champion_forecast), _policy(params), params.base.unit,
+    champion_pair = (None if foreign else version_before, champion_forecast)
+    verdict = gated_verdict(
+        report, origins, forecasts, champion_pair, _policy(params), params.base.unit,
+        e.gate_on_classical,
     )  # fmt: skip
-    verdict = replace(
-        verdict, reason=verdict.reason + ungated_note(report, gated, params.base.unit)
-    )
     if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
         reason = verdict.reason.removeprefix("no champion yet; ")
         verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")

@@ -152,6 +152,25 @@ def best_baseline(report: dict[str, Any], classical: bool = True) -> tuple[str, 
     return min(maes.items(), key=lambda item: item[1])
 
 
+def gated_verdict(
+    report: dict[str, Any],
+    origins: ScoredOrigins,
+    forecasts: dict[str, np.ndarray],
+    champion: tuple[str | None, np.ndarray | None],
+    policy: Any,
+    unit: str,
+    gate_on_classical: bool,
+) -> Any:
+    """The gate's verdict against the best gated baseline; its reason names a better ungated one."""
+    from dataclasses import replace
+
+    from forecasting.evaluation.decision import judge, ungated_note
+
+    gated = best_baseline(report, gate_on_classical)[0]
+    verdict = judge(origins.actual, forecasts, gated, champion, policy, unit)
+    return replace(verdict, reason=verdict.reason + ungated_note(report, gated, unit))
+
+
 def holt_winters_forecasts(
     splits: Splits,
     freq: str,
