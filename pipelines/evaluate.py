@@ -15,6 +15,11 @@ from forecasting.core.periods import steps_per_week
 from forecasting.data.splits import read_splits
 from forecasting.evaluation.decision import PromotionPolicy, Verdict
 from forecasting.evaluation.gate import GatePolicy
+from forecasting.evaluation.interval_scores import (
+    coverage_gate,
+    evaluate_intervals,
+    interval_summary,
+)
 from forecasting.evaluation.model_card import write_model_card
 from forecasting.evaluation.reports import write_reports
 from forecasting.evaluation.scoring import (
@@ -25,6 +30,7 @@ from forecasting.evaluation.scoring import (
     score_report,
     scored_origins,
 )
+from forecasting.model.intervals import load_calibration
 from forecasting.model.network import load_model
 from forecasting.registry import champion, registration
 from forecasting.registry.problem import Problem
@@ -119,6 +125,14 @@ def evaluate(params: Params) -> None:
         report, origins, forecasts, champion_pair, _policy(params), params.base.unit,
         e.gate_on_classical,
     )  # fmt: skip
+    calibration = load_calibration(params.paths.models)
+    if calibration is not None:  # a model from before intervals has none to score
+        scores, _ = evaluate_intervals(
+            calibration, origins.inputs, forecasts["model"], origins.actual,
+            params.train.interval_levels, params.paths.reports / "evaluate", params.base.unit,
+        )  # fmt: skip
+        report["intervals"] = interval_summary(scores)
+        verdict = coverage_gate(verdict, scores, e.coverage_tolerance)
     if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
         reason = verdict.reason.removeprefix("no champion yet; ")
         verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")

@@ -18,6 +18,13 @@ from forecasting.evaluation.scoring import ScoredOrigins, best_baseline
 logger = logging.getLogger(__name__)
 
 
+INTERVAL_FILES = (
+    ("fan_chart.png", "plots"),
+    ("coverage_by_lead.png", "plots"),
+    ("intervals.json", "evaluation"),
+)
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     """Where each report went (the MLflow run logs the same files)."""
@@ -37,6 +44,12 @@ class ReportFiles:
             (self.error_by_horizon, "evaluation"),
             (self.mae_by_series, "evaluation"),
             (self.metrics, "evaluation"),
+            # the intervals' scores and plots, where evaluate_intervals wrote them
+            *(
+                (self.metrics.parent / name, folder)
+                for name, folder in INTERVAL_FILES
+                if (self.metrics.parent / name).is_file()
+            ),
         ]
 
 

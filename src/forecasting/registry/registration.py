@@ -85,6 +85,8 @@ def flat_metrics(report: dict[str, Any], split: str = "test") -> dict[str, float
     flat = {f"{split}/{k}": float(v) for k, v in report["model"].items()}
     for baseline, figures in report["baselines"].items():
         flat.update({f"{split}/{baseline}/{k}": float(v) for k, v in figures.items()})
+    for level, figures in report.get("intervals", {}).items():
+        flat.update({f"{split}/interval_{level}/{k}": float(v) for k, v in figures.items()})
     return flat
 
 
