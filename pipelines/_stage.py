@@ -48,6 +48,9 @@ def run_stage(stage: str, body: Callable[[Params], None], argv: Sequence[str] | 
         params = load_params(args.params)
         outputs = [Path(str(p)) for p in params.paths.model_dump().values()] + outputs
         bound_requests(params.tracking.timeout_s, params.tracking.max_retries)
+        if params.derived and stage in {"validate", "train", "evaluate"}:
+            shown = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in params.derived.items())
+            logger.info("auto settings for base.freq %s: %s", params.base.freq, shown)
         body(params)
     except (StageError, ParamsError, ValueError, FileNotFoundError, ForecastingError) as err:
         logger.error("%s failed: %s", stage, err)

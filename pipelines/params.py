@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import codecs
+import copy
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from forecasting.core.auto_settings import resolve_auto
 from forecasting.core.levels import MAX_LEVEL, MAX_LEVELS, MIN_LEVEL
 from forecasting.core.periods import check_freq, steps_per_day, steps_per_week
 from forecasting.data.timestamps import EPOCH_UNITS, check_timezone
@@ -198,6 +202,25 @@ class Params(Section):
     train: Train
     evaluate: Evaluate
     package: Package
+    # "section.key" -> the value an ``auto`` became (``core.auto_settings``), for logs and reports
+    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def derived(self) -> dict[str, Any]:
+        """The settings derived from ``base.freq`` because params.yaml said ``auto``."""
+        return dict(self._derived)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _resolve_auto(cls, data: Any, handler: ModelWrapValidatorHandler[Params]) -> Params:
+        """``auto`` train and evaluate keys become the values ``base.freq`` calls for."""
+        derived: dict[str, Any] = {}
+        if isinstance(data, dict):
+            data = copy.deepcopy(data)
+            derived = resolve_auto(data)
+        params = handler(data)
+        params._derived = derived or params._derived
+        return params
 
     @model_validator(mode="after")
     def _train_fits_the_frequency(self) -> Params:

@@ -68,7 +68,13 @@ def _train_and_log(
     inputs = RunInputs(
         repo_root=Path.cwd(),
         experiment=params.base.experiment,
-        params={**params.train.model_dump(), "seed": params.base.seed, "freq": params.base.freq},
+        params={
+            **params.train.model_dump(),
+            "seed": params.base.seed,
+            "freq": params.base.freq,
+            # which of them params.yaml left to base.freq (`auto`)
+            "auto_settings": ",".join(sorted(params.derived)) or "none",
+        },
         # what shapes the model: the base and train sections, as canonical JSON
         params_sha256=json_sha256({s: getattr(params, s).model_dump(mode="json") for s in SHAPING}),
         freq=params.base.freq,
@@ -90,6 +96,7 @@ def _train_and_log(
         remove_checkpoint(params.paths.checkpoints)
         reports = params.paths.reports / "train"
         plot = write_reports(result, reports)
+        write_json(reports / "settings.json", {"freq": params.base.freq, "auto": params.derived})
         tags = {"weights.sha256": weights_sha, "device": result.device}
         run.log_outcome(result.tracking_metrics(), tags, plots=[plot])
         example = input_example(splits, result.model.config.input_length)

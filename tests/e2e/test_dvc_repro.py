@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from forecasting.serving.bento import serve_bento
+from pipelines.params import load_params
 from tests.conftest import copy_pipeline_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -97,9 +97,9 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
     import pandas as pd
 
     test = pd.read_parquet(repo / "data/validated/test.parquet")
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    length = load_params(repo / "params.yaml").train.input_length  # `auto`, resolved
     payload = {
-        "values": test["value"].tolist()[-params["train"]["input_length"] :],
+        "values": test["value"].tolist()[-length:],
         "end": test["timestamp"].iloc[-1].isoformat(),
     }
     with serve_bento(manifest["bento_tag"]) as server:

@@ -1,7 +1,7 @@
 """Frequencies x train settings: each combination either builds a model that forecasts, or is
 refused by the params check in one line that names the key to change (never torch's IndexError).
 
-The settings are set by hand here (the auto-derived ones are not part of this check).
+The settings are set by hand here; what they leave out is `auto` (tests/unit/test_auto_settings.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ SETTINGS = {
     "a_year_of_weeks": dict(
         input_length=104, horizon=13, patch_length=13, seasonal_lag=52, weekly_trend=False
     ),
-    "weekly_with_trend": dict(input_length=104, horizon=13, patch_length=13, seasonal_lag=52),
+    "weekly_with_trend": dict(
+        input_length=104, horizon=13, patch_length=13, seasonal_lag=52, weekly_trend=True
+    ),
     "two_years_of_months": dict(
         input_length=24, horizon=12, patch_length=6, seasonal_lag=12, weekly_trend=False
     ),

@@ -144,6 +144,10 @@ def test_every_timestamp_the_pattern_allows_is_one_the_model_accepts(end):
         ("h", "2024-01-01T13:00", "2024-01-01T13:30"),
         ("15min", "2024-01-01T13:45", "2024-01-01T13:50"),
         ("30min", "2024-12-31T23:30:00", "2024-12-31T23:30:30"),
+        # calendar steps fall at midnight (the date itself is checked by the service)
+        ("MS", "1994-08-01T00:00:00", "1994-08-01T12:00"),
+        ("W-SAT", "1995-06-03T00:00", "1995-06-03T00:30"),
+        ("B", "2017-01-02T00:00", "2017-01-02T16:00"),
     ],
 )
 def test_the_pattern_follows_the_grid(freq, good, bad):

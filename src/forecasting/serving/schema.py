@@ -154,8 +154,11 @@ def _time_pattern(freq: str | None) -> str:
     """The times of day on a ``freq`` grid (every time of day when the grid is unknown)."""
     if freq is None:
         return _ANY_TIME
-    from forecasting.core.periods import step_of
+    from forecasting.core.periods import is_fixed, step_of
 
+    if not is_fixed(freq):
+        # calendar steps (B, W-SAT, MS, QE ...) fall at midnight; the service checks the date
+        return r"00:00(?::00)?" if _daily_or_longer(freq) else _ANY_TIME
     minutes, rest = divmod(int(step_of(freq).total_seconds()), 60)
     if rest or minutes <= 0 or (24 * 60) % minutes:
         return _ANY_TIME  # not a divisor of a day: the service checks the grid itself
@@ -167,6 +170,15 @@ def _time_pattern(freq: str | None) -> str:
         marks = "|".join(hours[:: minutes // 60])
         return rf"(?:{marks}):00(?::00)?"
     return _ANY_TIME
+
+
+def _daily_or_longer(freq: str) -> bool:
+    """Whether a calendar frequency's steps are whole days or longer (not business hours)."""
+    from pandas.tseries.offsets import BusinessHour, CustomBusinessHour
+
+    from forecasting.core.periods import offset_of
+
+    return not isinstance(offset_of(freq), BusinessHour | CustomBusinessHour)
 
 
 def end_pattern(freq: str | None) -> str:
