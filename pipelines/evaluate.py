@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ from forecasting.evaluation.gate import GatePolicy
 from forecasting.evaluation.model_card import write_model_card
 from forecasting.evaluation.reports import write_reports
 from forecasting.evaluation.scoring import (
+    BaselineSettings,
     ScoredOrigins,
-    champion_forecasts,
+    champion_comparison,
     gated_verdict,
     method_forecasts,
     score_report,
@@ -39,9 +39,7 @@ def _policy(params: Params) -> PromotionPolicy:
     e = params.evaluate
     confidence = e.baseline_confidence, e.champion_confidence
     gate = GatePolicy(e.min_improvement, e.require_beating_baselines, *confidence)
-    return PromotionPolicy(
-        gate, e.promotion, e.bootstrap_resamples, params.base.seed, e.origin_step
-    )
+    return PromotionPolicy(gate, e.promotion, e.origin_step)
 
 
 def _record(
@@ -92,38 +90,23 @@ def evaluate(params: Params) -> None:
         splits, params.base.freq, config.input_length, config.horizon, e.origin_step,
         config.steps_per_day,
     )  # fmt: skip
-    forecasts = method_forecasts(
-        model, origins, splits, params.base.freq, e.holt_winters_weeks, e.origin_step,
-        (e.classical_weeks, e.classical_jobs),
-    )  # fmt: skip
+    baselines = BaselineSettings(
+        e.classical_weeks, e.classical_jobs, e.arima_approximation, params.paths.cache / "baselines"
+    )
+    forecasts = method_forecasts(model, origins, splits, params.base.freq, baselines)
     problem = Problem.of(
         params.base.freq, config.horizon, config.input_length, params.base.unit,
         sorted(splits.train["series_id"].unique()),
     )  # fmt: skip
     version_before, network, foreign = registration.champion_model(name, problem, handoff["run_id"])
-    champion_forecast = None
-    if network is not None:
-        champion_forecast = champion_forecasts(
-            network, splits, params.base.freq, e.origin_step, origins
-        )
-        if champion_forecast is None:
-            logger.warning("champion v%s cannot be scored on these origins", version_before)
-    scored = (
-        None
-        if champion_forecast is None or version_before is None
-        else (version_before, champion_forecast)
-    )
+    scored = champion_comparison(network, version_before, splits, params.base.freq, origins)
     report = score_report(origins, forecasts, scored)
-    champion_pair = (None if foreign else version_before, champion_forecast)
+    champion_pair = (None if foreign else version_before, None if scored is None else scored[1])
     verdict = gated_verdict(
         report, origins, forecasts, champion_pair, _policy(params), params.base.unit,
-        e.gate_on_classical,
+        e.gate_on_classical, foreign,
     )  # fmt: skip
-    if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
-        reason = verdict.reason.removeprefix("no champion yet; ")
-        verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")
-    scoring = (origins, forecasts, scored)
-    _record(params, handoff, problem, scoring, report, verdict, version_before)
+    _record(params, handoff, problem, (origins, forecasts, scored), report, verdict, version_before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
