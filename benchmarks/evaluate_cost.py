@@ -13,7 +13,8 @@ In one process, on the default data and params.yaml's ``evaluate`` section (dens
 - **one origin, serial, by part**: the MSTL decomposition and each trend fit on their own, over
   ``--serial`` origins in one process (CPU seconds, not wall).
 
-Per series = the figure divided by the number of series (one in the default data). Writes
+Per series = the figure divided by the number of series (one in the default data). The 1-minute
+load average before and after is recorded: on a shared machine it explains wall times. Writes
 reports/bench/evaluate_cost.json.
 
     make bench, or: PYTHONPATH=src:. python benchmarks/evaluate_cost.py [--origins 93] [--serial 4]
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--serial", type=int, default=4, help="origins timed by part, serially")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]  # other work on the machine inflates every wall time here
     params = load_params()
     e = params.evaluate
     frame = read_source("builtin:taylor", ColumnMapping())
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         "reference_vs_model": reference_s / model_s,
         "fitted_cold_vs_model": cold_s / model_s,
         "fitted_cached_vs_model": cached_s / model_s,
+        "load_average": [load_before, os.getloadavg()[0]],
         "meta": run_metadata(),
     }
     REPORTS.mkdir(parents=True, exist_ok=True)

@@ -237,6 +237,7 @@ def evaluate_cost(runs: list[Run]) -> list[str]:
             ("fitted baselines cold, all origins / per series", lambda r: f"{number(r.get('fitted_cold_s_all_origins'), 1, ' s')} / {number(r.get('fitted_cold_s_per_series'), 1, ' s')}"),
             ("fitted baselines cached, per origin (÷ model)", lambda r: f"{number(r.get('fitted_cached_ms_per_origin'), 2, ' ms')} ({number(r.get('fitted_cached_vs_model'), 1, '×')})"),
             ("serial: MSTL decomposition / ETS trend / ARIMA trend", lambda r: f"{serial(r, 'mstl_decomposition')} / {serial(r, 'ets_trend')} / {serial(r, 'arima_trend')}"),
+            ("load average before / after (other work on the machine)", lambda r: " / ".join(number(x, 1) for x in r.get("load_average", [None, None]))),
         ],
     )  # fmt: skip
 
