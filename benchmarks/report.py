@@ -234,6 +234,7 @@ def evaluate_cost(runs: list[Run]) -> list[str]:
             ("model scoring, per origin", lambda r: number(r.get("model_ms_per_origin"), 3, " ms")),
             ("reference baselines, per origin (÷ model)", lambda r: f"{number(r.get('reference_ms_per_origin'), 3, ' ms')} ({number(r.get('reference_vs_model'), 1, '×')})"),
             ("**fitted baselines cold, per origin** (÷ model)", lambda r: f"**{number(r.get('fitted_cold_s_per_origin'), 2, ' s')}** ({number(r.get('fitted_cold_vs_model'), 0, '×')})"),
+            ("fitted baselines cold, CPU s per origin (all processes)", lambda r: number(r.get("fitted_cold_cpu_s_per_origin"), 2, " s")),
             ("fitted baselines cold, all origins / per series", lambda r: f"{number(r.get('fitted_cold_s_all_origins'), 1, ' s')} / {number(r.get('fitted_cold_s_per_series'), 1, ' s')}"),
             ("fitted baselines cached, per origin (÷ model)", lambda r: f"{number(r.get('fitted_cached_ms_per_origin'), 2, ' ms')} ({number(r.get('fitted_cached_vs_model'), 1, '×')})"),
             ("serial: MSTL decomposition / ETS trend / ARIMA trend", lambda r: f"{serial(r, 'mstl_decomposition')} / {serial(r, 'ets_trend')} / {serial(r, 'arima_trend')}"),
