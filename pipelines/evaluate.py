@@ -14,8 +14,9 @@ from forecasting.core.periods import steps_per_week
 from forecasting.data.splits import read_splits
 from forecasting.evaluation.decision import PromotionPolicy, Verdict
 from forecasting.evaluation.gate import GatePolicy
+from forecasting.evaluation.interval_scores import interval_verdict
 from forecasting.evaluation.model_card import write_model_card
-from forecasting.evaluation.reports import write_reports
+from forecasting.evaluation.reports import log_outcome, write_reports
 from forecasting.evaluation.scoring import (
     BaselineSettings,
     ScoredOrigins,
@@ -71,10 +72,7 @@ def _record(
             params.train.model_dump(), handoff.get("device", "?"), report, decision,
         )  # fmt: skip
         registration.publish_model_card(name, version, card)
-    baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
-    logger.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
-    verdict_word = "PROMOTED to champion" if decision["promoted"] else "not promoted"
-    logger.info("version %s %s: %s", version, verdict_word, decision["reason"])
+    log_outcome(logger, report, version, decision)
 
 
 def evaluate(params: Params) -> None:
@@ -105,6 +103,11 @@ def evaluate(params: Params) -> None:
     verdict = gated_verdict(
         report, origins, forecasts, champion_pair, _policy(params), params.base.unit,
         e.gate_on_classical, foreign,
+    )  # fmt: skip
+    verdict = interval_verdict(
+        params.paths.models, (origins.inputs, forecasts["model"], origins.actual),
+        params.train.interval_levels, params.paths.reports / "evaluate", params.base.unit,
+        e.coverage_tolerance, report, verdict,
     )  # fmt: skip
     _record(params, handoff, problem, (origins, forecasts, scored), report, verdict, version_before)
 

@@ -16,6 +16,7 @@ import pandas as pd
 from forecasting.core.files import file_sha256, write_json
 from forecasting.data.requests import recent_requests
 from forecasting.data.splits import read_splits
+from forecasting.model.intervals import load_calibration
 from forecasting.model.network import load_model
 from forecasting.registry.champion import repair
 from forecasting.registry.tracking import use_tracking
@@ -59,6 +60,8 @@ def package(params: Params) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         files = download_model_files(name, version, Path(scratch))
         model = load_model(files, expected_sha256=weights_sha)
+        # a champion trained before intervals serves none: its parity covers the forecast alone
+        levels = params.train.interval_levels if load_calibration(files) is not None else []
         metadata = serving_metadata(name, champion)
         bento_model = import_model(files, model_tag(name, version, weights_sha), metadata)
     bento_tag = build_bento(
@@ -80,7 +83,7 @@ def package(params: Params) -> None:
     requests = recent_requests(history, model.config.input_length, cases, stride=7)
     parity = smoke_test(
         f"models:/{name}/{version}", (bento_model, bento_tag), requests, p.parity_tolerance,
-        p.smoke_test_timeout_s,
+        p.smoke_test_timeout_s, levels,
     )  # fmt: skip
     manifest = {
         "registered_model": name,
@@ -91,7 +94,7 @@ def package(params: Params) -> None:
         "bento_archive": str(params.paths.bento / "forecaster.bento"),
         "bento_archive_sha256": file_sha256(archive),
         "bento_tree_sha256": tree_sha256(stored) if stored is not None else None,
-        "parity": {"status": "passed", "tolerance": params.package.parity_tolerance}
+        "parity": {"status": "passed", "tolerance": p.parity_tolerance, "levels": levels}
         | parity.as_dict(),
         "service_environment": params.package.service_environment(),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from forecasting.core.levels import MAX_LEVEL, MAX_LEVELS, MIN_LEVEL
 from forecasting.core.periods import check_freq, steps_per_day, steps_per_week
 from forecasting.data.timestamps import EPOCH_UNITS, check_timezone
 
@@ -141,6 +142,9 @@ class Train(Section):
     device: Literal["auto", "cpu", "cuda"]
     precision: Literal["fp32", "bf16"]
     resume: bool
+    interval_levels: list[Annotated[float, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]] = Field(
+        min_length=1, max_length=MAX_LEVELS
+    )
 
 
 class Evaluate(Section):
@@ -154,6 +158,7 @@ class Evaluate(Section):
     classical_jobs: int = Field(ge=-1, description="processes for the statsforecast fits")
     arima_approximation: bool
     gate_on_classical: bool
+    coverage_tolerance: float | None = Field(gt=0, lt=1)
 
 
 class Package(Section):

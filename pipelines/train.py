@@ -11,6 +11,7 @@ from forecasting.core.files import json_sha256, write_json
 from forecasting.core.periods import steps_per_day, steps_per_week
 from forecasting.data.splits import Splits, read_splits
 from forecasting.model.datasets import training_windows, validation_windows
+from forecasting.model.intervals import calibrate, save_calibration
 from forecasting.model.network import ModelConfig, save_model
 from forecasting.registry.training_run import RunInputs, input_example, open_training_run
 from forecasting.training.checkpoints import remove_checkpoint
@@ -84,13 +85,15 @@ def _train_and_log(
             checkpoint_extra={"mlflow_run_id": run.run_id},
         )
         weights_sha = save_model(result.model, params.paths.models)
+        calibration = calibrate(result.model, trainer.val_data)
+        save_calibration(calibration, params.paths.models)
         remove_checkpoint(params.paths.checkpoints)
         reports = params.paths.reports / "train"
         plot = write_reports(result, reports)
         tags = {"weights.sha256": weights_sha, "device": result.device}
         run.log_outcome(result.tracking_metrics(), tags, plots=[plot])
         example = input_example(splits, result.model.config.input_length)
-        model_uri = run.log_model(params.paths.models, example)
+        model_uri = run.log_model(params.paths.models, example, params.train.interval_levels)
         write_json(reports / "run.json", run.hand_off(model_uri, weights_sha, result.device))
         logger.info(
             "MLflow run %s, model %s, weights sha256 %s", run.run_id, model_uri, weights_sha

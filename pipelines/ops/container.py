@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forecasting.core.files import write_json
+from forecasting.serving.bento import packed_model_tag
 from forecasting.serving.container import (
     ContainerError,
     build_image,
@@ -22,7 +23,7 @@ from forecasting.serving.container import (
     report,
     save_archive,
 )
-from forecasting.serving.verification import ensure_verified_bento
+from forecasting.serving.verification import ensure_verified_bento, verify_packed_model
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
@@ -46,10 +47,12 @@ def container(params: Params) -> None:
         )
     # the image is built only from the archive the manifest names, its sha256 checked
     ensure_verified_bento(manifest, Path(manifest["bento_archive"]))
+    weights = str(manifest["weights_sha256"])
+    verify_packed_model(packed_model_tag(manifest["bento_tag"]), {"the package manifest": weights})
     image = f"{os.environ.get('CONTAINER_IMAGE') or DEFAULT_IMAGE}:v{manifest['model_version']}"
     archive = os.environ.get("CONTAINER_ARCHIVE", "")
     try:
-        built, figures = build_image(manifest["bento_tag"], image, builder, WHEEL_CACHE)
+        built, figures = build_image(manifest["bento_tag"], image, builder, WHEEL_CACHE, weights)
         if archive:
             figures["archive"] = str(save_archive(builder, image, Path(archive)))
     except ContainerError as err:

@@ -253,3 +253,67 @@ def test_sigterm_stops_the_container_cleanly(built: Built):
         assert "Traceback" not in logs, logs[-3000:]
     finally:
         subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+
+
+def _derived_image(built: Built, purpose: str, script: str) -> str:
+    """An image made from the built one by running ``script`` in it, as a tamperer would."""
+    name, image = f"forecaster-derive-{purpose}-{os.getpid()}", f"{IMAGE}-{purpose}:v1"
+    try:
+        subprocess.run(
+            ["podman", "run", "--name", name, *RUN_FLAGS, "--entrypoint", "/bin/bash",
+             built.report["image"], "-c", f"cd $BENTO_PATH && {script}"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        entrypoint = json.dumps([f"{images.BENTO_PATH}/env/docker/entrypoint.sh"])
+        subprocess.run(
+            ["podman", "commit", "-q", "--change", f"ENTRYPOINT {entrypoint}", "--change",
+             "CMD []", name, image],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+    return image
+
+
+def _run_to_exit(image: str, timeout_s: float = 120) -> tuple[int, str]:
+    """Run ``image`` in the foreground as a deployer would; its exit code and its output."""
+    try:
+        done = subprocess.run(
+            ["podman", "run", "--rm", *RUN_FLAGS, "-e", f"PORT={free_port()}", image],
+            capture_output=True, text=True, timeout=timeout_s, check=False,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["podman", "rmi", "-f", image], capture_output=True, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_an_image_whose_service_was_patched_refuses_to_serve(built: Built):
+    # The reported fault: service.py changed to scale every forecast by 1.1, inside the image.
+    image = _derived_image(
+        built, "patched", "echo '# scaled by 1.1' >> src/forecasting/serving/service.py"
+    )
+    code, output = _run_to_exit(image)
+    assert code != 0, output[-2000:]
+    assert "its files were changed, so it is not served" in output, output[-2000:]
+    assert "Traceback" not in output, output[-3000:]
+
+
+def test_swapped_weights_refuse_and_a_worker_that_cannot_load_exits(built: Built):
+    weights = "$(find models -name weights.safetensors)"
+    swapped = _derived_image(built, "weights", f"printf 'x' >> {weights}")
+    code, output = _run_to_exit(swapped)
+    assert code != 0 and "they were changed, so they are not served" in output, output[-2000:]
+    # The same swap with the image's record forged to match: the entry point passes it, the
+    # service's own check refuses to load, and the container ends instead of restarting it.
+    forged = _derived_image(
+        built,
+        "forged",
+        f"printf 'x' >> {weights} && sha=$(sha256sum {weights} | cut -d' ' -f1) && "
+        'sed -i "s/\\"weights_sha256\\": \\"[0-9a-f]*\\"/\\"weights_sha256\\": \\"$sha\\"/" '
+        "env/docker/expected.json",
+    )
+    started = time.monotonic()
+    code, output = _run_to_exit(forged)
+    assert code != 0, output[-2000:]
+    assert "a worker could not start" in output, output[-3000:]
+    assert time.monotonic() - started < 100, "the container kept restarting its worker"

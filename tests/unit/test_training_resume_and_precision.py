@@ -151,6 +151,8 @@ def test_each_train_key_reaches_exactly_one_config():
         "model": set(Train.model_fields) & set(type(model).model_fields),
         "fit": set(Train.model_fields) & set(vars(fit)),
         "infrastructure": set(Train.model_fields) & infrastructure,
+        # what the logged model offers beside its forecast: the pyfunc's default levels
+        "logged model": {"interval_levels"},
     }
     assert sum(len(keys) for keys in reached.values()) == len(Train.model_fields)
     assert set().union(*reached.values()) == set(Train.model_fields)

@@ -6,3 +6,4 @@ Here, not in :mod:`forecasting.model.network`, so that looking up registry files
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model_config.json"
 SHA_FILE = "weights.sha256"  # the digest recorded at training time, as a JSON string
+CALIBRATION_FILE = "calibration.json"  # the interval calibration (model/intervals.py), if any

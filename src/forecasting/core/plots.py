@@ -178,3 +178,61 @@ def seasonal_shapes(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def fan_chart(
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    bounds: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: Path,
+    unit: str = "",
+) -> None:
+    """The last origins' forecasts joined end to end, each level's band shaded around them.
+
+    ``actual`` and ``forecast`` are ``[K, H]`` for K consecutive origins; ``bounds`` maps a level
+    ("80") to its ``[K, H]`` lower and upper bounds. Widest band first, so narrower ones show.
+    """
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(10, 4))
+    steps = np.arange(actual.size)
+    by_width = sorted(bounds.items(), key=lambda item: -float(item[0]))
+    for shade, (level, (lower, upper)) in zip((0.18, 0.35, 0.5, 0.65), by_width, strict=False):
+        axis.fill_between(
+            steps, lower.ravel(), upper.ravel(), color="tab:blue", alpha=shade,
+            label=f"{level} % interval", linewidth=0,
+        )  # fmt: skip
+    axis.plot(steps, forecast.ravel(), color="tab:blue", linewidth=1.2, label="model")
+    axis.plot(steps, actual.ravel(), color="black", linewidth=1, label="actual")
+    for origin in range(1, actual.shape[0]):
+        axis.axvline(origin * actual.shape[1] - 0.5, color="grey", linewidth=0.5)
+    axis.set(
+        xlabel="steps (one forecast per origin, origins marked)",
+        ylabel=_labelled("value", unit),
+        title="The last test origins: forecast and prediction intervals",
+    )
+    axis.legend(fontsize=8, ncol=4)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def coverage_by_lead(coverage: Mapping[str, Sequence[float]], path: Path) -> None:
+    """Empirical coverage at each step ahead per level, against its nominal level."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for level, values in coverage.items():
+        line = axis.plot(
+            np.arange(1, len(values) + 1), 100 * np.asarray(values), label=f"{level} %"
+        )
+        axis.axhline(float(level), color=line[0].get_color(), linestyle=":", linewidth=1)
+    axis.set(
+        xlabel="steps ahead",
+        ylabel="test actuals inside the interval (%)",
+        title="Interval coverage by horizon step (dotted: nominal)",
+    )
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -138,6 +138,7 @@ def decision_record(
         "best_baseline": {"name": best[0], "mae": best[1]["mae"]},
         "champion_before": {"version": verdict.champion_version, "mae": champion_mae},
         "gate_passed": verdict.gate_passed,
+        "intervals": report.get("intervals"),
         "policy": policy.as_dict(),
         "evidence": {
             "vs_best_baseline": verdict.vs_baseline.as_dict(),

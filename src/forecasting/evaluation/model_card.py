@@ -43,6 +43,18 @@ def _daily(evaluation: dict[str, Any]) -> list[str]:
     ]
 
 
+def _interval_lines(intervals: dict[str, dict[str, float]]) -> list[str]:
+    """The prediction intervals' test figures, one line per level (none for older models)."""
+    return [
+        *(
+            f"- {level} % interval: covered {100 * s['coverage']:.1f} % of the test actuals, "
+            f"mean width {s['mean_width']:.1f}, Winkler score {s['winkler']:.1f}"
+            for level, s in intervals.items()
+        ),
+        *([""] if intervals else []),
+    ]
+
+
 def render_model_card(
     name: str,
     version: str,
@@ -97,6 +109,7 @@ def render_model_card(
         *_table(rows),
         *_daily(evaluation),
         "",
+        *_interval_lines(evaluation.get("intervals") or {}),
         "## Promotion",
         "",
         f"- promoted: **{decision.get('promoted')}**; champion after: v{decision.get('champion_after')}",

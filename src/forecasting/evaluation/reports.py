@@ -18,6 +18,13 @@ from forecasting.evaluation.scoring import ScoredOrigins, best_baseline
 logger = logging.getLogger(__name__)
 
 
+INTERVAL_FILES = (
+    ("fan_chart.png", "plots"),
+    ("coverage_by_lead.png", "plots"),
+    ("intervals.json", "evaluation"),
+)
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     """Where each report went (the MLflow run logs the same files)."""
@@ -41,6 +48,12 @@ class ReportFiles:
             (self.metrics_by_lead, "evaluation"),
             (self.origin_forecasts, "evaluation"),
             (self.metrics, "evaluation"),
+            # the intervals' scores and plots, where evaluate_intervals wrote them
+            *(
+                (self.metrics.parent / name, folder)
+                for name, folder in INTERVAL_FILES
+                if (self.metrics.parent / name).is_file()
+            ),
         ]
 
 
@@ -170,3 +183,13 @@ def write_reports(
         unit,
     )
     return files
+
+
+def log_outcome(
+    log: logging.Logger, report: dict[str, Any], version: str, decision: dict[str, Any]
+) -> None:
+    """The stage's two closing lines: every method's MAE, then the version's verdict and reason."""
+    baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
+    log.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
+    verdict_word = "PROMOTED to champion" if decision["promoted"] else "not promoted"
+    log.info("version %s %s: %s", version, verdict_word, decision["reason"])

@@ -88,6 +88,8 @@ def flat_metrics(report: dict[str, Any], split: str = "test") -> dict[str, float
     if "daily" in report:  # the one-a-day subset: test/daily/mae, test/daily/<baseline>/mae, ...
         daily = {key: report["daily"][key] for key in ("model", "baselines")}
         flat.update(flat_metrics(daily, f"{split}/daily"))
+    for level, figures in report.get("intervals", {}).items():
+        flat.update({f"{split}/interval_{level}/{k}": float(v) for k, v in figures.items()})
     return flat
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from forecasting.core.errors import ForecastingError
 from forecasting.core.processes import process_gone, process_start
+from forecasting.registry.relocation import relocate_copied_store
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,24 @@ def existing_store(repo_root: Path) -> str | None:
     uri = tracking_uri(repo_root)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return None
+    own_artifacts(repo_root, uri)
     return uri
+
+
+def own_artifacts(repo_root: Path, uri: str) -> None:
+    """Make a local store copied from another workspace use this one's ``mlartifacts/``.
+
+    Raises:
+        TrackingUnavailable: if the copied store cannot be repaired (the message says why).
+
+    """
+    database = (repo_root / LOCAL_STORE).resolve()
+    if uri != f"sqlite:///{database}":
+        return
+    try:
+        relocate_copied_store(database, repo_root / LOCAL_ARTIFACTS)
+    except (OSError, sqlite3.Error) as err:
+        raise _unreachable(uri, f"its artifact paths could not be moved here: {err}") from err
 
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -160,19 +178,6 @@ def close_abandoned_runs(experiment_id: str) -> list[str]:
     return closed
 
 
-def _warn_if_foreign_artifacts(repo_root: Path, uri: str, location: str) -> None:
-    """A copied workspace's mlflow.db still sends artifacts to the original's mlartifacts/."""
-    own = (repo_root / LOCAL_ARTIFACTS).resolve().as_uri()
-    if uri.startswith("sqlite:") and location.startswith("file:") and location != own:
-        logger.warning(
-            "this workspace's %s stores artifacts in %s, not in %s (a store copied from another "
-            "workspace?): new artifacts land there; start from a fresh mlflow.db to keep them here",
-            LOCAL_STORE,
-            location,
-            own,
-        )
-
-
 def use_tracking(repo_root: Path, experiment: str) -> str:
     """Point MLflow at the store and experiment (created if missing); returns the experiment id.
 
@@ -191,12 +196,12 @@ def use_tracking(repo_root: Path, experiment: str) -> str:
 
     uri = tracking_uri(repo_root)
     check_store(uri)
+    own_artifacts(repo_root, uri)
     connect(uri)
     try:
         found = mlflow.get_experiment_by_name(experiment)
         if found is not None:
             experiment_id = str(found.experiment_id)
-            _warn_if_foreign_artifacts(repo_root, uri, str(found.artifact_location))
         else:
             location = None
             if uri.startswith("sqlite:"):

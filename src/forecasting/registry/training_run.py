@@ -84,23 +84,31 @@ class TrainingRun:
         for plot in plots:
             mlflow.log_artifact(str(plot), artifact_path="plots")
 
-    def log_model(self, model_dir: Path, example: pd.DataFrame) -> str:
+    def log_model(
+        self, model_dir: Path, example: pd.DataFrame, levels: Sequence[float] = ()
+    ) -> str:
         """Log the saved model in ``model_dir`` as a ``python_function`` model; returns its URI.
 
-        The signature is inferred from ``example`` and the loaded model's own forecast of it.
+        The signature is inferred from ``example`` and the loaded model's own forecast of it,
+        with ``levels`` as the default interval levels (when the model has intervals).
         """
         import mlflow
         from mlflow.models import infer_signature
 
         from forecasting.pyfunc_model import _load_pyfunc  # the loader MLflow will call
 
-        output = _load_pyfunc(str(model_dir)).predict(example)
+        loaded = _load_pyfunc(str(model_dir))
+        # params in the signature, or MLflow drops them: the horizon and the interval levels
+        params: dict[str, Any] = {"horizon": loaded.model.config.horizon}
+        if loaded.calibration is not None and levels:
+            params["levels"] = [float(level) for level in levels]
+        output = loaded.predict(example, params)
         info = mlflow.pyfunc.log_model(
             name="model",
             loader_module=MODEL_LOADER,
             data_path=str(model_dir),
             code_paths=[str(Path(forecasting.__file__).parent)],
-            signature=infer_signature(example, output),
+            signature=infer_signature(example, output, params=params),
             input_example=example,
             pip_requirements=MODEL_REQUIREMENTS,
         )

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
-from forecasting.core.artifacts import CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
+from forecasting.core.artifacts import CALIBRATION_FILE, CONFIG_FILE, SHA_FILE, WEIGHTS_FILE
 from forecasting.core.files import file_sha256
 from forecasting.core.pins import exact_pins
 from forecasting.serving.processes import (
@@ -106,7 +106,7 @@ def import_model(files: Path, tag: str, metadata: dict[str, Any]) -> str:
     with bentoml.models.create(
         tag, metadata=metadata, labels={"source": "mlflow-registry"}
     ) as stored:
-        for name in (WEIGHTS_FILE, CONFIG_FILE, SHA_FILE):
+        for name in (WEIGHTS_FILE, CONFIG_FILE, SHA_FILE, CALIBRATION_FILE):
             if (files / name).is_file():
                 shutil.copy2(files / name, Path(stored.path) / name)
     return tag

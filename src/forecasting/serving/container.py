@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forecasting.core.files import file_sha256
+from forecasting.serving.entrypoint import code_sha256, packed_weights, write_expected
+
 logger = logging.getLogger(__name__)
 
 BUILDERS = ("buildah", "podman", "docker")
@@ -246,13 +249,24 @@ def _requirements_for_image(requirements: str, find_links: str) -> str:
 
 
 def build_context(
-    bento_tag: str, base_image: str, wheels: Sequence[Path], into: Path, mounted: bool
+    bento_tag: str,
+    base_image: str,
+    wheels: Sequence[Path],
+    into: Path,
+    mounted: bool,
+    weights_sha256: str,
 ) -> Path:
     """Lay out bento ``bento_tag`` as a build context for ``base_image``; returns its Containerfile.
 
     The Dockerfile is BentoML's own (v2 template) with the default ``apt-get install
     build-essential git`` left out and the pruning of ``PRUNED`` done in the same build.
-    ``wheels`` are copied into the context unless ``mounted`` (at ``MOUNTED_WHEELS``).
+    ``wheels`` are copied into the context unless ``mounted`` (at ``MOUNTED_WHEELS``). The
+    entry point is ``forecasting.serving.entrypoint``, which checks the bento's content and the
+    packed weights (``weights_sha256``, the manifest's) at every start.
+
+    Raises:
+        ContainerError: if the packed model's weights are not ``weights_sha256``.
+
     """
     import attrs
     import bentoml
@@ -268,6 +282,12 @@ def build_context(
     shutil.copytree(bento.path, into, dirs_exist_ok=True)
     for model in info.all_models:
         BentoModel.from_info(model).resolve(into / "models")
+    packed = [file_sha256(path) for path in packed_weights(into)]
+    if packed != [weights_sha256]:
+        raise ContainerError(
+            f"bento {bento_tag} packs weights {packed or 'none'}, but the package manifest "
+            f"records {weights_sha256}: rebuild it with `dvc repro --force --single-item package`"
+        )
     (into / WHEELS_DIR).mkdir(parents=True, exist_ok=True)
     for wheel in [] if mounted else wheels:
         shutil.copy2(wheel, into / WHEELS_DIR / wheel.name)
@@ -289,6 +309,7 @@ def build_context(
     )
     path = into / "env" / "docker" / "Dockerfile"
     path.write_text(dockerfile)
+    write_expected(into, weights_sha256, bento_tag)
     return path
 
 
@@ -385,9 +406,12 @@ def lineage_labels(bento_tag: str) -> dict[str, str]:
 
 
 def build_image(
-    bento_tag: str, image: str, builder: str, wheel_cache: Path
+    bento_tag: str, image: str, builder: str, wheel_cache: Path, weights_sha256: str
 ) -> tuple[ImageInfo, dict[str, Any]]:
-    """Build bento ``bento_tag``'s image as ``image``; returns it and the build's figures."""
+    """Build bento ``bento_tag``'s image as ``image``; returns it and the build's figures.
+
+    ``weights_sha256`` is the package manifest's: the image refuses to start with other weights.
+    """
     import torch
 
     started = time.monotonic()
@@ -400,7 +424,8 @@ def build_image(
         context, wheels = Path(scratch) / "context", Path(scratch) / "wheels"
         wheels.mkdir()
         shutil.copy2(wheel, wheels / wheel.name)  # only this wheel, whatever else is cached
-        build_context(bento_tag, base, [wheel], context, mounted)
+        build_context(bento_tag, base, [wheel], context, mounted, weights_sha256)
+        labels[f"{LABEL_PREFIX}.bento.code_sha256"] = code_sha256(context)
         _build(builder, context, image, labels, wheels=wheels if mounted else None)
     built = inspect_image(builder, image)
     figures = {

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
+
+from forecasting.core.levels import level_key
 
 Request = dict[str, Any]  # {"values": [...], "end": "..."}
 
@@ -72,19 +74,39 @@ class ParityReport:
         }
 
 
-def registry_forecasts(model_uri: str, requests: Sequence[Request]) -> np.ndarray:
-    """Forecasts [N, horizon] from the MLflow pyfunc at ``model_uri``."""
+def _rows(answers: Sequence[Mapping[str, Any]], levels: Sequence[float]) -> np.ndarray:
+    """[N, horizon * (1 + 2 levels)]: each answer's forecast, then its bounds level by level."""
+    keys = [level_key(level) for level in levels]
+    return np.asarray(
+        [
+            [
+                *a["forecast"],
+                *(x for k in keys for x in (*a["lower"][k], *a["upper"][k])),
+            ]
+            for a in answers
+        ],
+        dtype=np.float64,
+    )
+
+
+def registry_forecasts(
+    model_uri: str, requests: Sequence[Request], levels: Sequence[float] = ()
+) -> np.ndarray:
+    """Forecasts [N, horizon] (and bounds at ``levels``) from the MLflow pyfunc at ``model_uri``."""
     import mlflow
 
     model = mlflow.pyfunc.load_model(model_uri)
     frame = pd.DataFrame(
         {"values": [r["values"] for r in requests], "end": [r["end"] for r in requests]}
     )
-    return np.asarray(model.predict(frame)["forecast"].tolist(), dtype=np.float64)
+    predicted = model.predict(frame, params={"levels": list(levels)} if levels else None)
+    return _rows(predicted.to_dict("records"), levels)
 
 
-def service_forecasts(service: Any, requests: Sequence[Request]) -> tuple[np.ndarray, set[str]]:
-    """Forecasts [N, horizon] and the versions named, from an in-process service instance.
+def service_forecasts(
+    service: Any, requests: Sequence[Request], levels: Sequence[float] = ()
+) -> tuple[np.ndarray, set[str]]:
+    """Forecasts [N, horizon] (and bounds) and the versions named, from an in-process service.
 
     Raises:
         RuntimeError: if any request is not answered with 200.
@@ -94,7 +116,10 @@ def service_forecasts(service: Any, requests: Sequence[Request]) -> tuple[np.nda
     async def ask_all() -> list[Any]:
         try:
             return await asyncio.gather(
-                *(service.forecast(values=r["values"], end=r["end"]) for r in requests)
+                *(
+                    service.forecast(values=r["values"], end=r["end"], levels=list(levels) or None)
+                    for r in requests
+                )
             )
         finally:
             await service.batcher.close()
@@ -107,14 +132,13 @@ def service_forecasts(service: Any, requests: Sequence[Request]) -> tuple[np.nda
             f"first: {refused[0].status_code} {bytes(refused[0].body)[:300]!r}"
         )
     bodies = [json.loads(bytes(answer.body)) for answer in answers]
-    return (
-        np.asarray([b["forecast"] for b in bodies], dtype=np.float64),
-        {str(b["model_version"]) for b in bodies},
-    )
+    return _rows(bodies, levels), {str(b["model_version"]) for b in bodies}
 
 
-def http_forecasts(url: str, requests: Sequence[Request]) -> tuple[np.ndarray, set[str]]:
-    """Forecasts [N, horizon] and the versions named, from ``POST {url}/forecast``.
+def http_forecasts(
+    url: str, requests: Sequence[Request], levels: Sequence[float] = ()
+) -> tuple[np.ndarray, set[str]]:
+    """Forecasts [N, horizon] (and bounds) and the versions named, from ``POST {url}/forecast``.
 
     Raises:
         RuntimeError: if any request is not answered with 200.
@@ -124,7 +148,13 @@ def http_forecasts(url: str, requests: Sequence[Request]) -> tuple[np.ndarray, s
     async def ask_all() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as client:
             return await asyncio.gather(
-                *(client.post(f"{url}/forecast", json=dict(r)) for r in requests)
+                *(
+                    client.post(
+                        f"{url}/forecast",
+                        json={**r, "levels": list(levels)} if levels else dict(r),
+                    )
+                    for r in requests
+                )
             )
 
     answers = asyncio.run(ask_all())
@@ -135,19 +165,20 @@ def http_forecasts(url: str, requests: Sequence[Request]) -> tuple[np.ndarray, s
             f"{refused[0].status_code} {refused[0].text[:300]}"
         )
     bodies = [a.json() for a in answers]
-    return (
-        np.asarray([b["forecast"] for b in bodies], dtype=np.float64),
-        {str(b["model_version"]) for b in bodies},
-    )
+    return _rows(bodies, levels), {str(b["model_version"]) for b in bodies}
 
 
 def check_parity(
-    model_uri: str, service: Any, url: str, requests: Sequence[Request]
+    model_uri: str,
+    service: Any,
+    url: str,
+    requests: Sequence[Request],
+    levels: Sequence[float] = (),
 ) -> ParityReport:
-    """Forecast ``requests`` three ways and measure the differences."""
-    expected = registry_forecasts(model_uri, requests)
-    in_process, service_versions = service_forecasts(service, requests)
-    served, http_versions = http_forecasts(url, requests)
+    """Forecast ``requests`` (with bounds at ``levels``) three ways and measure the differences."""
+    expected = registry_forecasts(model_uri, requests, levels)
+    in_process, service_versions = service_forecasts(service, requests, levels)
+    served, http_versions = http_forecasts(url, requests, levels)
 
     def gaps(other: np.ndarray) -> tuple[float, float]:
         """(relative, absolute) largest difference from the registry's forecasts."""
@@ -175,8 +206,11 @@ def smoke_test(
     requests: Sequence[dict[str, Any]],
     tolerance: float,
     timeout_s: float,
+    levels: Sequence[float] = (),
 ) -> ParityReport:
     """Serve a built bento; require parity with the registry model and a 4xx on a bad payload.
+
+    With ``levels``, the interval bounds at those levels are part of the parity.
 
     Args:
         registry_uri: ``models:/<name>/<version>``, the version the bento must serve.
@@ -184,6 +218,7 @@ def smoke_test(
         requests: the recorded windows to forecast on every path.
         tolerance: the largest relative difference allowed between paths.
         timeout_s: how long the server may take to become ready.
+        levels: interval levels whose bounds must agree too (none: the forecast alone).
 
     Raises:
         ForecastingError: naming what broke parity or what the server answered.
@@ -196,7 +231,7 @@ def smoke_test(
     service = in_process_service(bento_model)
     with serve_bento(bento_tag, timeout_s=timeout_s) as server:
         try:
-            parity = check_parity(registry_uri, service, server.url, requests)
+            parity = check_parity(registry_uri, service, server.url, requests, levels)
         except RuntimeError as err:
             raise ForecastingError(str(err)) from err
         bad = httpx.post(f"{server.url}/forecast", json={"values": [1.0], "end": "x"}, timeout=30)

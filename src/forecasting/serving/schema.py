@@ -30,6 +30,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from forecasting.core.levels import MAX_LEVEL, MAX_LEVELS, MIN_LEVEL
+
 MAX_VALUES = 10_000  # far above any input_length; the exact length is checked against the model
 MAX_BATCH_SERIES = 256
 FLOAT32_MAX = 3.4028234663852886e38  # the model computes in float32: larger values overflow
@@ -87,6 +89,7 @@ class ForecastRequest(bentoml.IODescriptor):
     values: Values
     end: Timestamp
     horizon: Horizon = None
+    levels: list[float] | None = None
 
 
 class SeriesItem(BaseModel):
@@ -109,14 +112,21 @@ class BatchRequest(bentoml.IODescriptor):
         WrapValidator(_first_bad_item_only),
     ]
     horizon: Horizon = None
+    levels: list[float] | None = None
 
 
 class ForecastResponse(bentoml.IODescriptor):
-    """``POST /forecast``: one series' forecast and the registry version that made it."""
+    """``POST /forecast``: one series' forecast and the registry version that made it.
+
+    With ``levels`` asked for, ``lower`` and ``upper`` map each level ("80", "97.5") to its
+    bounds, one per timestamp.
+    """
 
     timestamps: list[str]
     forecast: list[float]
     model_version: str
+    lower: dict[str, list[float]] | None = None
+    upper: dict[str, list[float]] | None = None
 
 
 def _batch_response_shape() -> list[ForecastResponse]:
@@ -203,6 +213,12 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _unique_no_default(schema: dict[str, Any]) -> None:
+    """No ``"default": null``, and ``uniqueItems`` stated (the service refuses a repeat)."""
+    _no_default(schema)
+    schema["uniqueItems"] = True
+
+
 class _StrictRequest(bentoml.IODescriptor):
     model_config = ConfigDict(extra="forbid")
 
@@ -265,6 +281,17 @@ def request_specs(shape: ModelShape) -> RequestSpecs:
             json_schema_extra=_no_default,
         ),
     ]
+    levels: Any = Annotated[
+        list[Annotated[float, Strict(), Field(ge=MIN_LEVEL, le=MAX_LEVEL, allow_inf_nan=False)]],
+        Field(
+            min_length=1,
+            max_length=MAX_LEVELS,
+            description=f"prediction-interval coverages in percent ({MIN_LEVEL:g} to "
+            f"{MAX_LEVEL:g}, at most {MAX_LEVELS}); the answer then holds lower and upper "
+            "bounds per level",
+            json_schema_extra=_unique_no_default,
+        ),
+    ]
     series = create_model(
         "SeriesItem", __base__=_StrictItem, __doc__="One series of a batch.", values=values, end=end
     )
@@ -275,6 +302,7 @@ def request_specs(shape: ModelShape) -> RequestSpecs:
         values=values,
         end=end,
         horizon=(horizon, None),
+        levels=(levels, None),
     )
     batch = create_model(
         "BatchRequest",
@@ -289,6 +317,7 @@ def request_specs(shape: ModelShape) -> RequestSpecs:
             ...,
         ),
         horizon=(horizon, None),
+        levels=(levels, None),
     )
     return RequestSpecs(forecast=forecast, series=series, batch=batch)
 

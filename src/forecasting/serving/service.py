@@ -22,7 +22,9 @@ import pydantic_core
 from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
 
+from forecasting.core.levels import LevelError, check_levels
 from forecasting.model.inference import RequestError, prepare_requests, run_model, to_forecasts
+from forecasting.model.intervals import interval_bounds, load_calibration
 from forecasting.model.network import load_model
 from forecasting.serving.batching import MicroBatcher
 from forecasting.serving.guard import InFlight, RequestGuard
@@ -39,6 +41,8 @@ from forecasting.serving.settings import ServiceSettings
 # GET routes beside BentoML's POST APIs. Mounted "passively" at the root by BentoML: it only
 # answers paths it has a route for, so /forecast, /livez, /metrics etc. are untouched.
 info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+Levels = list[float] | None  # interval coverages in percent, see ``schema.request_specs``
 
 # Read once per process. BentoML takes the worker count, the access log and tracing from the
 # decorator below, when `bentoml serve` (or a build) loads this module: for a server process
@@ -82,6 +86,7 @@ class Forecaster:
         stored: Any = bentoml.models.get(settings.model_tag)
         metadata = dict(stored.info.metadata)
         self.model = load_model(Path(stored.path), expected_sha256=metadata["weights_sha256"])
+        self.calibration = load_calibration(Path(stored.path))
         self.model_version = str(metadata["model_version"])
         self.metadata = metadata
         self.batcher = MicroBatcher(
@@ -101,17 +106,24 @@ class Forecaster:
         gc.freeze()
 
     async def _answer(
-        self, values: list[list[float]], ends: list[str], horizon: int | None, *, batch: bool
+        self,
+        values: list[list[float]],
+        ends: list[str],
+        horizon: int | None,
+        levels: list[float] | None,
+        *,
+        batch: bool,
     ) -> Response:
         """A ``ForecastResponse`` (a list of them if ``batch``), or a 400 saying what to fix."""
         try:
             prepared = prepare_requests(self.model, values, ends, horizon)
-        except RequestError as err:
+            chosen = self._levels(levels)
+        except (RequestError, LevelError) as err:
             # The same {"error": ...} body as every other refusal (BentoML's InvalidArgument
             # would wrap it in a list).
             return JSONResponse({"error": str(err)}, status_code=400)
         output = await self.batcher.submit(prepared.windows, prepared.phases)
-        answers = [
+        answers: list[dict[str, Any]] = [
             {
                 "timestamps": r.timestamps,
                 "forecast": r.forecast,
@@ -119,21 +131,45 @@ class Forecaster:
             }
             for r in to_forecasts(prepared, output, self.model.config.freq)
         ]
+        if chosen and self.calibration is not None:
+            bounds = interval_bounds(
+                self.calibration, prepared.windows, output[:, : prepared.steps], chosen
+            )
+            for row, answer in enumerate(answers):
+                answer["lower"] = {k: lo[row].tolist() for k, (lo, _) in bounds.items()}
+                answer["upper"] = {k: hi[row].tolist() for k, (_, hi) in bounds.items()}
         return _json_answer(answers if batch else answers[0])
+
+    def _levels(self, levels: list[float] | None) -> list[float]:
+        """The interval levels asked for, checked; none when not asked."""
+        if not levels:
+            return []
+        if self.calibration is None:
+            raise LevelError(
+                f"model v{self.model_version} was trained before prediction intervals: ask "
+                "without 'levels', or retrain and re-package it (`make run`)"
+            )
+        return check_levels(levels)
 
     # Async APIs: validation and the (batched) forward pass run on the worker's event loop.
     @bentoml.api(route="/forecast", input_spec=REQUESTS.forecast, output_spec=ForecastResponse)
-    async def forecast(self, values: list[float], end: str, horizon: int | None = None) -> Response:
+    async def forecast(
+        self, values: list[float], end: str, horizon: int | None = None, levels: Levels = None
+    ) -> Response:
         """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
-        return await self._answer([values], [end], horizon, batch=False)
+        return await self._answer([values], [end], horizon, levels, batch=False)
 
     @bentoml.api(route="/forecast_batch", input_spec=REQUESTS.batch, output_spec=BatchResponse)
     async def forecast_batch(
-        self, series: list[SeriesItem], horizon: int | None = None
+        self, series: list[SeriesItem], horizon: int | None = None, levels: Levels = None
     ) -> Response:
         """Forecast many series at once: ``series`` is a list of ``{"values": [...], "end": "..."}``."""
         return await self._answer(
-            [item.values for item in series], [item.end for item in series], horizon, batch=True
+            [item.values for item in series],
+            [item.end for item in series],
+            horizon,
+            levels,
+            batch=True,
         )
 
     @info_app.get("/metadata")

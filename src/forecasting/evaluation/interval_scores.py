@@ -1,0 +1,168 @@
+"""Prediction intervals scored like point forecasts: coverage, width, Winkler and pinball.
+
+For a central ``level`` % interval [l, u], alpha = 1 - level / 100:
+
+* coverage: the share of actuals inside [l, u], overall and by lead time (nominal: level %);
+* Winkler (interval) score: (u - l) + (2 / alpha) (l - y) if y < l, + (2 / alpha) (y - u) if
+  y > u; lower is better, and a too-narrow interval pays for every miss;
+* pinball loss of each bound as the alpha / 2 and 1 - alpha / 2 quantile forecast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forecasting.core.levels import level_key
+from forecasting.model.intervals import Calibration, interval_bounds
+
+
+def pinball(actual: np.ndarray, bound: np.ndarray, quantile: float) -> np.ndarray:
+    """Pinball loss of ``bound`` as the ``quantile`` forecast of ``actual`` (elementwise)."""
+    gap = actual - bound
+    loss: np.ndarray = np.maximum(quantile * gap, (quantile - 1) * gap)
+    return loss
+
+
+def winkler(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> np.ndarray:
+    """Winkler score of the ``level`` % intervals [lower, upper] (elementwise)."""
+    alpha = 1 - level / 100
+    below = np.clip(lower - actual, 0, None)
+    above = np.clip(actual - upper, 0, None)
+    score: np.ndarray = (upper - lower) + (2 / alpha) * (below + above)
+    return score
+
+
+def interval_metrics(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float
+) -> dict[str, Any]:
+    """Coverage (overall, by lead), mean width, Winkler and pinball of ``[K, H]`` intervals."""
+    alpha = 1 - level / 100
+    inside = (lower <= actual) & (actual <= upper)  # [K, H]
+    loss = (pinball(actual, lower, alpha / 2) + pinball(actual, upper, 1 - alpha / 2)) / 2
+    return {
+        "level": level,
+        "coverage": float(inside.mean()),
+        "coverage_by_lead": [round(float(x), 4) for x in inside.mean(axis=0)],
+        "mean_width": float((upper - lower).mean()),
+        "winkler": float(winkler(actual, lower, upper, level).mean()),
+        "pinball": float(loss.mean()),
+    }
+
+
+def model_interval_report(
+    calibration: Calibration,
+    inputs: np.ndarray,
+    forecast: np.ndarray,
+    actual: np.ndarray,
+    levels: Sequence[float],
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The model's intervals at ``levels`` on the test origins: their scores, and the bounds."""
+    bounds = interval_bounds(calibration, inputs, forecast, levels)
+    scores = {
+        level_key(level): interval_metrics(actual, *bounds[level_key(level)], level)
+        for level in levels
+    }
+    return scores, bounds
+
+
+def coverage_failures(scores: dict[str, dict[str, Any]], tolerance: float | None) -> list[str]:
+    """Levels whose test coverage is further than ``tolerance`` from nominal (None: unchecked)."""
+    if tolerance is None:
+        return []
+    return [
+        f"{key} % intervals covered {100 * s['coverage']:.1f} % of the test actuals "
+        f"(nominal {s['level']:g} % +- {100 * tolerance:g})"
+        for key, s in scores.items()
+        if abs(s["coverage"] - s["level"] / 100) > tolerance
+    ]
+
+
+logger = logging.getLogger(__name__)
+FAN_ORIGINS = 4  # the last origins the fan chart joins end to end: a few days, still readable
+
+
+def evaluate_intervals(
+    calibration: Calibration,
+    inputs: np.ndarray,
+    forecast: np.ndarray,
+    actual: np.ndarray,
+    levels: Sequence[float],
+    folder: Path,
+    unit: str = "",
+) -> tuple[dict[str, dict[str, Any]], list[Path]]:
+    """Score the model's intervals on the test origins and draw them; returns scores and plots.
+
+    Writes ``intervals.json``, ``fan_chart.png`` (the last ``FAN_ORIGINS`` origins) and
+    ``coverage_by_lead.png`` into ``folder``.
+    """
+    from forecasting.core.files import write_json
+    from forecasting.core.plots import coverage_by_lead, fan_chart
+
+    scores, bounds = model_interval_report(calibration, inputs, forecast, actual, levels)
+    last = slice(max(0, len(actual) - FAN_ORIGINS), len(actual))
+    fan, coverage = folder / "fan_chart.png", folder / "coverage_by_lead.png"
+    fan_chart(
+        actual[last], forecast[last], {k: (lo[last], hi[last]) for k, (lo, hi) in bounds.items()},
+        fan, unit,
+    )  # fmt: skip
+    coverage_by_lead({k: s["coverage_by_lead"] for k, s in scores.items()}, coverage)
+    write_json(folder / "intervals.json", {"method": calibration.method, "levels": scores})
+    logger.info(
+        "intervals on %d test origins: %s",
+        len(actual),
+        "; ".join(
+            f"{k} % covered {100 * s['coverage']:.1f} %, mean width {s['mean_width']:.0f}, "
+            f"Winkler {s['winkler']:.0f}"
+            for k, s in scores.items()
+        ),
+    )
+    return scores, [folder / "intervals.json", fan, coverage]
+
+
+def interval_summary(scores: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The scalar figures per level, for ``metrics.json``, MLflow and ``promotion.json``."""
+    return {
+        key: {name: float(s[name]) for name in ("coverage", "mean_width", "winkler", "pinball")}
+        for key, s in scores.items()
+    }
+
+
+def coverage_gate(verdict: Any, scores: dict[str, dict[str, Any]], tolerance: float | None) -> Any:
+    """The verdict, held back when a level's test coverage is off nominal by more than ``tolerance``."""
+    from dataclasses import replace
+
+    failures = coverage_failures(scores, tolerance)
+    if not failures or not verdict.promote:
+        return verdict
+    reason = f"{verdict.reason}; NOT promoted: " + "; ".join(failures)
+    return replace(verdict, promote=False, gate_passed=False, reason=reason)
+
+
+def interval_verdict(
+    models: Path,
+    scoring: tuple[np.ndarray, np.ndarray, np.ndarray],
+    levels: Sequence[float],
+    folder: Path,
+    unit: str,
+    tolerance: float | None,
+    report: dict[str, Any],
+    verdict: Any,
+) -> Any:
+    """Score the model's intervals into ``report["intervals"]`` and apply the coverage gate.
+
+    ``scoring`` is (inputs, the model's forecasts, actuals) at the test origins. A model from
+    before intervals has no calibration beside its weights: nothing to score, verdict unchanged.
+    """
+    from forecasting.model.intervals import load_calibration
+
+    calibration = load_calibration(models)
+    if calibration is None:
+        return verdict
+    scores, _ = evaluate_intervals(calibration, *scoring, levels, folder, unit)
+    report["intervals"] = interval_summary(scores)
+    return coverage_gate(verdict, scores, tolerance)
