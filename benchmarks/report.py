@@ -71,6 +71,16 @@ ABOUT = {
         "in-process limit is the median of five paired rounds (a short in-process run, then "
         "3 s of wrk). The load generator shares the cores with the server.",
     ),
+    "evaluate_cost": (
+        "Evaluate: cost per origin and per series",
+        "`benchmarks/evaluate_cost.py` times, in one process on the default data and params.yaml's "
+        "`evaluate` section, the model's own scoring (one batched forward pass over every test "
+        "origin: the reference), the reference baselines (naive, seasonal naive) and the fitted "
+        "ones (AutoETS where a season allows it, MSTL with ETS and ARIMA trends, one shared "
+        "decomposition) cold with `classical_jobs` processes and again from the cache, as a "
+        "re-run where only the model changed pays. The serial rows time each part of one "
+        "origin's fits in one process (CPU seconds).",
+    ),
 }
 
 
@@ -210,10 +220,34 @@ def serve_load(runs: list[Run]) -> list[str]:
     )  # fmt: skip
 
 
+def evaluate_cost(runs: list[Run]) -> list[str]:
+    """Per-origin costs and their ratios to the model's scoring, one column per run."""
+
+    def serial(run: Run, key: str) -> str:
+        return number(run.get("serial_s_per_origin", {}).get(key), 2, " s")
+
+    return table(
+        runs,
+        [
+            ("origins (step), series", lambda r: f"{r.get('origins')} ({r.get('origin_step')}), {r.get('series')}"),
+            ("history weeks, processes, ARIMA approximation", lambda r: f"{r.get('classical_weeks')}, {r.get('classical_jobs')}, {r.get('arima_approximation')}"),
+            ("model scoring, per origin", lambda r: number(r.get("model_ms_per_origin"), 3, " ms")),
+            ("reference baselines, per origin (÷ model)", lambda r: f"{number(r.get('reference_ms_per_origin'), 3, ' ms')} ({number(r.get('reference_vs_model'), 1, '×')})"),
+            ("**fitted baselines cold, per origin** (÷ model)", lambda r: f"**{number(r.get('fitted_cold_s_per_origin'), 2, ' s')}** ({number(r.get('fitted_cold_vs_model'), 0, '×')})"),
+            ("fitted baselines cold, CPU s per origin (all processes)", lambda r: number(r.get("fitted_cold_cpu_s_per_origin"), 2, " s")),
+            ("fitted baselines cold, all origins / per series", lambda r: f"{number(r.get('fitted_cold_s_all_origins'), 1, ' s')} / {number(r.get('fitted_cold_s_per_series'), 1, ' s')}"),
+            ("fitted baselines cached, per origin (÷ model)", lambda r: f"{number(r.get('fitted_cached_ms_per_origin'), 2, ' ms')} ({number(r.get('fitted_cached_vs_model'), 1, '×')})"),
+            ("serial: MSTL decomposition / ETS trend / ARIMA trend", lambda r: f"{serial(r, 'mstl_decomposition')} / {serial(r, 'ets_trend')} / {serial(r, 'arima_trend')}"),
+            ("load average before / after (other work on the machine)", lambda r: " / ".join(number(x, 1) for x in r.get("load_average", [None, None]))),
+        ],
+    )  # fmt: skip
+
+
 RENDERERS: dict[str, Callable[[list[Run]], list[str]]] = {
     "train_throughput": train_throughput,
     "data_scale": data_scale,
     "serve_load": serve_load,
+    "evaluate_cost": evaluate_cost,
 }
 
 

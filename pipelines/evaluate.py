@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +14,18 @@ from forecasting.core.periods import steps_per_week
 from forecasting.data.splits import read_splits
 from forecasting.evaluation.decision import PromotionPolicy, Verdict
 from forecasting.evaluation.gate import GatePolicy
-from forecasting.evaluation.interval_scores import (
-    coverage_gate,
-    evaluate_intervals,
-    interval_summary,
-)
+from forecasting.evaluation.interval_scores import interval_verdict
 from forecasting.evaluation.model_card import write_model_card
-from forecasting.evaluation.reports import write_reports
+from forecasting.evaluation.reports import log_outcome, write_reports
 from forecasting.evaluation.scoring import (
+    BaselineSettings,
     ScoredOrigins,
-    champion_forecasts,
+    champion_comparison,
     gated_verdict,
     method_forecasts,
     score_report,
     scored_origins,
 )
-from forecasting.model.intervals import load_calibration
 from forecasting.model.network import load_model
 from forecasting.registry import champion, registration
 from forecasting.registry.problem import Problem
@@ -45,9 +40,7 @@ def _policy(params: Params) -> PromotionPolicy:
     e = params.evaluate
     confidence = e.baseline_confidence, e.champion_confidence
     gate = GatePolicy(e.min_improvement, e.require_beating_baselines, *confidence)
-    return PromotionPolicy(
-        gate, e.promotion, e.bootstrap_resamples, params.base.seed, e.origin_step
-    )
+    return PromotionPolicy(gate, e.promotion, e.origin_step)
 
 
 def _record(
@@ -79,10 +72,7 @@ def _record(
             params.train.model_dump(), handoff.get("device", "?"), report, decision,
         )  # fmt: skip
         registration.publish_model_card(name, version, card)
-    baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
-    logger.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
-    verdict_word = "PROMOTED to champion" if decision["promoted"] else "not promoted"
-    logger.info("version %s %s: %s", version, verdict_word, decision["reason"])
+    log_outcome(logger, report, version, decision)
 
 
 def evaluate(params: Params) -> None:
@@ -98,46 +88,28 @@ def evaluate(params: Params) -> None:
         splits, params.base.freq, config.input_length, config.horizon, e.origin_step,
         config.steps_per_day,
     )  # fmt: skip
-    forecasts = method_forecasts(
-        model, origins, splits, params.base.freq, e.holt_winters_weeks, e.origin_step,
-        (e.classical_weeks, e.classical_jobs),
-    )  # fmt: skip
+    baselines = BaselineSettings(
+        e.classical_weeks, e.classical_jobs, e.arima_approximation, params.paths.cache / "baselines"
+    )
+    forecasts = method_forecasts(model, origins, splits, params.base.freq, baselines)
     problem = Problem.of(
         params.base.freq, config.horizon, config.input_length, params.base.unit,
         sorted(splits.train["series_id"].unique()),
     )  # fmt: skip
     version_before, network, foreign = registration.champion_model(name, problem, handoff["run_id"])
-    champion_forecast = None
-    if network is not None:
-        champion_forecast = champion_forecasts(
-            network, splits, params.base.freq, e.origin_step, origins
-        )
-        if champion_forecast is None:
-            logger.warning("champion v%s cannot be scored on these origins", version_before)
-    scored = (
-        None
-        if champion_forecast is None or version_before is None
-        else (version_before, champion_forecast)
-    )
+    scored = champion_comparison(network, version_before, splits, params.base.freq, origins)
     report = score_report(origins, forecasts, scored)
-    champion_pair = (None if foreign else version_before, champion_forecast)
+    champion_pair = (None if foreign else version_before, None if scored is None else scored[1])
     verdict = gated_verdict(
         report, origins, forecasts, champion_pair, _policy(params), params.base.unit,
-        e.gate_on_classical,
+        e.gate_on_classical, foreign,
     )  # fmt: skip
-    calibration = load_calibration(params.paths.models)
-    if calibration is not None:  # a model from before intervals has none to score
-        scores, _ = evaluate_intervals(
-            calibration, origins.inputs, forecasts["model"], origins.actual,
-            params.train.interval_levels, params.paths.reports / "evaluate", params.base.unit,
-        )  # fmt: skip
-        report["intervals"] = interval_summary(scores)
-        verdict = coverage_gate(verdict, scores, e.coverage_tolerance)
-    if foreign:  # one registered name: a new problem's model replaces it on the baselines alone
-        reason = verdict.reason.removeprefix("no champion yet; ")
-        verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")
-    scoring = (origins, forecasts, scored)
-    _record(params, handoff, problem, scoring, report, verdict, version_before)
+    verdict = interval_verdict(
+        params.paths.models, (origins.inputs, forecasts["model"], origins.actual),
+        params.train.interval_levels, params.paths.reports / "evaluate", params.base.unit,
+        e.coverage_tolerance, report, verdict,
+    )  # fmt: skip
+    _record(params, handoff, problem, (origins, forecasts, scored), report, verdict, version_before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

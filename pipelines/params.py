@@ -49,6 +49,7 @@ class Paths(Section):
     checkpoints: Path
     bento: Path
     reports: Path
+    cache: Path
 
 
 # Columns and Csv keep defaults (equal to params.yaml's, which tests/unit/test_params_defaults.py
@@ -157,10 +158,9 @@ class Evaluate(Section):
     promotion: Literal["auto", "manual"]
     baseline_confidence: float = Field(ge=0, le=1)
     champion_confidence: float = Field(ge=0, le=1)
-    bootstrap_resamples: int = Field(ge=100)
-    holt_winters_weeks: int = Field(ge=0, description="history per Holt-Winters fit; 0 = off")
     classical_weeks: int = Field(ge=0, description="history per statsforecast fit; 0 = off")
     classical_jobs: int = Field(ge=-1, description="processes for the statsforecast fits")
+    arima_approximation: bool
     gate_on_classical: bool
     coverage_tolerance: float | None = Field(gt=0, lt=1)
 

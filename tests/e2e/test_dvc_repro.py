@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from forecasting.serving.bento import serve_bento
@@ -57,24 +58,21 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
 
     shown = json.loads(_run([str(BIN / "dvc"), "metrics", "show", "--json"], repo, env).stdout)
     metrics = next(iter(shown.values()))["data"]["reports/evaluate/metrics.json"]["data"]
-    assert set(metrics["baselines"]) == {
-        "naive",
-        "seasonal_naive_day",
-        "seasonal_naive_week",
-        "holt_winters",
-        "sf_seasonal_naive_48",
-        "sf_seasonal_naive_336",
-        "sf_auto_ets",
-        "sf_mstl_ets",
-        "sf_mstl_arima",
-    }
-    # statsforecast's seasonal naive scores the very same targets as the hand-written one
-    assert metrics["baselines"]["sf_seasonal_naive_336"]["mae"] == pytest.approx(
-        metrics["baselines"]["seasonal_naive_week"]["mae"]
+    names = {"naive", "seasonal_naive_day", "seasonal_naive_week", "mstl_ets", "mstl_arima"}
+    assert set(metrics["baselines"]) == names  # AutoETS: no season <= 24 steps, MSTL covers it
+    assert set(metrics["daily"]["baselines"]) == names
+    assert (metrics["origin_step"], metrics["origins"]) == (6, 93)
+    assert (metrics["daily"]["origin_step"], metrics["daily"]["origins"]) == (48, 12)
+    # the one-a-day subset is the earlier protocol: seasonal naive week scores what it did
+    assert metrics["daily"]["baselines"]["seasonal_naive_week"]["mae"] == pytest.approx(
+        456.0, abs=1
     )
-    assert metrics["model"]["mae"] < metrics["baselines"]["holt_winters"]["mae"]
-    assert metrics["baselines"]["seasonal_naive_week"]["mae"] == pytest.approx(456.0, abs=1)
-    assert metrics["model"]["mae"] < metrics["baselines"]["seasonal_naive_week"]["mae"]
+    for table in (metrics, metrics["daily"]):
+        assert table["model"]["mae"] < table["baselines"]["seasonal_naive_week"]["mae"]
+    # every origin's forecasts are kept: re-scoring them gives the reported MAE
+    saved = pd.read_parquet(repo / "reports/evaluate/origin_forecasts.parquet")
+    errors = (saved["forecast"] - saved["actual"]).abs().groupby(saved["method"]).mean()
+    assert errors["mstl_arima"] == pytest.approx(metrics["baselines"]["mstl_arima"]["mae"])
 
     check = (
         "import mlflow; c = mlflow.MlflowClient(); "
@@ -94,7 +92,6 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
 
     manifest = json.loads((repo / "reports/package/manifest.json").read_text())
     assert manifest["model_version"] == "1"
-    import pandas as pd
 
     test = pd.read_parquet(repo / "data/validated/test.parquet")
     length = load_params(repo / "params.yaml").train.input_length  # `auto`, resolved

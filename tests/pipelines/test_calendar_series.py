@@ -41,8 +41,9 @@ def _weekly_co2(params: dict) -> dict:
     weekly["train"].update(
         input_length=52, horizon=13, patch_length=13, seasonal_lag=52, epochs=1, weekly_trend=False
     )
-    # holt_winters_weeks at its default: weekly data has no weekly season, so it is skipped.
-    weekly["evaluate"].update(origin_step=13, require_beating_baselines=False, holt_winters_weeks=4)
+    # 104 weeks of history per fit: weekly data has no day or week season, so MSTL is skipped and
+    # AutoETS runs alone (non-seasonal).
+    weekly["evaluate"].update(origin_step=13, require_beating_baselines=False, classical_weeks=104)
     return weekly
 
 

@@ -6,7 +6,7 @@ Australian wool production (quarterly) and Microsoft's close price (business day
 holidays missing); the default half-hourly demand takes the same path in `tests/e2e`. Only the
 source, its columns, the frequency and how to treat gaps are set; the window, horizon, patches,
 seasonal base and origin step come from the frequency. To stay within the test budget training is one epoch, the fitted
-baselines (Holt-Winters, statsforecast) are off, and the gate does not require beating the
+baselines (MSTL) are off, and the gate does not require beating the
 baselines (a one-epoch network should not ship; here only the path to serving is under test).
 """
 
@@ -72,7 +72,7 @@ def test_a_real_series_reaches_a_served_forecast_on_its_calendar(workspace, name
     params["validate"].update(validation)
     params["train"].update(epochs=1)
     params["evaluate"].update(
-        holt_winters_weeks=0, classical_weeks=0, require_beating_baselines=False
+        classical_weeks=0, require_beating_baselines=False
     )
     write_params(workspace, params)
     for stage in (ingest, validate, train, evaluate, package):

@@ -70,7 +70,8 @@ def test_the_five_stages_hand_off_to_each_other(workspace):
 
     assert evaluate.main([]) == 0
     metrics = _read("reports/evaluate/metrics.json")
-    assert set(metrics["model"]) == {"mae", "rmse", "smape", "mase"}
+    assert set(metrics["model"]) == {"mae", "rmse", "mape", "smape", "mase"}
+    assert metrics["daily"]["origins"] < metrics["origins"]  # the one-a-day subset beside it
     assert set(metrics["baselines"]) == {
         "naive",
         "seasonal_naive_day",

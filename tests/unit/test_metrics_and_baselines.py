@@ -1,15 +1,16 @@
 import numpy as np
 import pytest
 
-from forecasting.evaluation.baselines import (
-    baseline_forecasters,
-    holt_winters,
-    naive,
-    seasonal_naive,
-)
 from forecasting.evaluation.evidence import paired_bootstrap
 from forecasting.evaluation.gate import GatePolicy, decide
-from forecasting.evaluation.metrics import mae_by_series, mase_scale, score, smape
+from forecasting.evaluation.metrics import (
+    mae_by_series,
+    mape,
+    mase_scale,
+    score,
+    score_by_lead,
+    smape,
+)
 
 
 def test_score_on_known_errors():
@@ -52,19 +53,17 @@ def test_mase_scale_refuses_short_or_perfectly_seasonal_history():
         mase_scale(np.array([1.0, 2.0, 1.0, 2.0]), season=2)
 
 
-def test_seasonal_naive_repeats_the_last_season():
-    inputs = np.arange(10, dtype=float)[None, :]
-    assert seasonal_naive(inputs, horizon=5, season=3).tolist() == [[7, 8, 9, 7, 8]]
-    assert naive(inputs, 2).tolist() == [[9, 9]]
-
-
-def test_week_baseline_is_left_out_when_the_window_is_shorter_than_a_week():
-    assert set(baseline_forecasters(336, 48, 48, 336)) == {
-        "naive",
-        "seasonal_naive_day",
-        "seasonal_naive_week",
-    }
-    assert set(baseline_forecasters(96, 24, 48, 336)) == {"naive", "seasonal_naive_day"}
+def test_mape_skips_zero_actuals_and_score_by_lead_matches_score():
+    assert mape(np.array([0.0, 2.0]), np.array([5.0, 1.0])) == pytest.approx(50.0)
+    assert np.isnan(mape(np.zeros(2), np.ones(2)))
+    rng = np.random.default_rng(0)
+    actual, forecast = rng.normal(10, 1, (6, 3)), rng.normal(10, 1, (6, 3))
+    by_lead = score_by_lead(actual, forecast, 2.0)
+    assert set(by_lead) == {"mae", "rmse", "mape", "smape", "mase"}
+    for lead in range(3):
+        one = score(actual[:, [lead]], forecast[:, [lead]], 2.0)
+        assert {name: by_lead[name][lead] for name in one} == pytest.approx(one)
+    assert by_lead["mae"].mean() == pytest.approx(score(actual, forecast, 2.0)["mae"])
 
 
 def _errors(mean: float, spread: float = 5.0, origins: int = 12) -> np.ndarray:
@@ -139,20 +138,3 @@ def test_paired_bootstrap_interval_covers_a_known_shift_and_rejects_bad_pairs():
     assert comparison.probability_better == 1.0
     with pytest.raises(ValueError, match="equal-length"):
         paired_bootstrap(candidate[:10], reference, "ref")
-
-
-def test_holt_winters_follows_a_seasonal_pattern_and_its_level():
-    season, rng = 12, np.random.default_rng(0)
-    pattern = 10 * np.sin(2 * np.pi * np.arange(season) / season)
-    history = np.tile(pattern, 4) + 100 + rng.normal(0, 0.1, 4 * season)
-    history[-season:] += 5  # the level rose in the last season
-    forecast = holt_winters(history[None, :], horizon=season, season=season)
-    assert forecast.shape == (1, season)
-    np.testing.assert_allclose(forecast[0], pattern + 105, atol=2.0)
-    # seasonal naive would repeat the last season and so also see the rise; a mean would not
-    assert np.abs(forecast[0] - (pattern + 100)).mean() > 3
-
-
-def test_holt_winters_needs_two_seasons():
-    with pytest.raises(ValueError, match="two seasons"):
-        holt_winters(np.ones((1, 23)), horizon=4, season=12)

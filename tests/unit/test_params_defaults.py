@@ -250,10 +250,10 @@ def test_a_key_without_a_comment_is_caught():
 
 def test_a_key_the_code_reads_but_params_yaml_lacks_and_a_key_nobody_reads_are_caught():
     data = yaml.safe_load(PARAMS_TEXT)
-    del data["evaluate"]["bootstrap_resamples"]
+    del data["evaluate"]["classical_jobs"]
     data["package"]["forgotten"] = 1
     problems = params_problems(yaml.safe_dump(data))
-    assert "evaluate.bootstrap_resamples: read by the code but not in params.yaml" in problems
+    assert "evaluate.classical_jobs: read by the code but not in params.yaml" in problems
     assert "package.forgotten: in params.yaml but read by no code" in problems
 
 

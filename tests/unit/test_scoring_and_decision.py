@@ -75,7 +75,7 @@ def test_model_and_same_shaped_champion_are_scored_on_the_same_targets():
 
 
 def _policy(promotion: str = "auto") -> PromotionPolicy:
-    policy = PromotionPolicy(GatePolicy(), promotion, resamples=500, seed=0, origin_step=4)  # type: ignore[arg-type]
+    policy = PromotionPolicy(GatePolicy(), promotion, origin_step=4)  # type: ignore[arg-type]
     return policy
 
 
@@ -100,14 +100,30 @@ def test_judge_promotes_a_clear_winner_unless_promotion_is_manual():
     json.dumps(record)
 
 
+def test_the_daily_subset_is_exactly_the_one_a_day_protocol():
+    splits = _splits(series=("a", "b"))
+    dense = scored_origins(splits, "30min", 96, 24, origin_step=6, season=48)
+    daily = scored_origins(splits, "30min", 96, 24, origin_step=48, season=48)
+    assert dense.daily.sum() == len(daily) and daily.daily.all() and daily.daily_step == 48
+    np.testing.assert_array_equal(dense.actual[dense.daily], daily.actual)
+    np.testing.assert_array_equal(dense.times[dense.daily], daily.times)
+    network = _network()
+    forecasts = {"model": model_forecasts(network, dense)}
+    report = score_report(dense, forecasts, None)
+    alone = score_report(daily, {"model": model_forecasts(network, daily)}, None)
+    assert report["daily"]["model"] == pytest.approx(alone["model"])
+    assert (report["origin_step"], report["daily"]["origin_step"]) == (6, 48)
+    assert report["daily"]["origins"] == alone["origins"]
+
+
 def test_reports_are_written_for_every_method(tmp_path):
     splits = _splits(series=("a", "b"))
-    origins = scored_origins(splits, "30min", 96, 24, origin_step=24, season=48)
+    origins = scored_origins(splits, "30min", 96, 24, origin_step=12, season=48)
     forecast = model_forecasts(_network(), origins)
     forecasts = {"model": forecast, "naive": forecast + 1, "other": forecast - 2}
     report = score_report(origins, forecasts, ("1", forecast))
     files = write_reports(tmp_path, origins, forecasts, ("1", forecast), report, "MW", 336)
-    assert json.loads(files.metrics.read_text()) == report
+    assert json.loads(files.metrics.read_text()) == json.loads(json.dumps(report))
     assert set(pd.read_csv(files.forecasts).columns) == {
         "step",
         "actual",
@@ -120,3 +136,36 @@ def test_reports_are_written_for_every_method(tmp_path):
     assert set(pd.read_csv(files.mae_by_series)["series_id"]) == {"a", "b"}
     assert files.forecast_plot.stat().st_size > 0 and files.error_plot.stat().st_size > 0
     assert {folder for _, folder in files.artifacts()} == {"plots", "evaluation"}
+    by_lead = pd.read_csv(files.metrics_by_lead)
+    assert set(by_lead["method"]) == {"model", "naive", "other", "champion"}
+    assert set(by_lead["protocol"]) == {"all", "daily"} and by_lead["lead"].max() == 24
+    assert {"mae", "rmse", "mape", "smape", "mase"} <= set(by_lead.columns)
+
+
+def test_anyone_can_rescore_the_saved_forecasts_and_get_the_reported_figures(tmp_path):
+    splits = _splits(series=("a", "b"))
+    origins = scored_origins(splits, "30min", 96, 24, origin_step=6, season=48)
+    forecast = model_forecasts(_network(), origins)
+    forecasts = {"model": forecast, "naive": np.repeat(origins.inputs[:, -1:], 24, axis=1)}
+    report = score_report(origins, forecasts, ("1", forecast + 3))
+    files = write_reports(tmp_path, origins, forecasts, ("1", forecast + 3), report, "MW", 336)
+    saved = pd.read_parquet(files.origin_forecasts)
+    assert len(saved) == 3 * len(origins) * 24
+    # the saved targets are the test split's own values at their own timestamps
+    test = splits.test.set_index(["series_id", "timestamp"])["value"]
+    looked_up = test.loc[list(zip(saved["series_id"], saved["timestamp"], strict=True))]
+    np.testing.assert_allclose(saved["actual"], looked_up.to_numpy(), rtol=1e-6)
+    assert (saved["timestamp"] > saved["origin"]).all()
+    errors = (saved["forecast"] - saved["actual"]).abs()
+    for protocol, table, rows in (
+        ("all", report, saved),
+        ("daily", report["daily"], saved[saved["daily"]]),
+    ):
+        mae = errors[rows.index].groupby(rows["method"]).mean()
+        assert mae["model"] == pytest.approx(table["model"]["mae"]), protocol
+        assert mae["naive"] == pytest.approx(table["baselines"]["naive"]["mae"]), protocol
+        assert mae["champion"] == pytest.approx(table["champion"]["mae"]), protocol
+    by_lead = pd.read_csv(files.metrics_by_lead)
+    model_leads = by_lead[(by_lead["protocol"] == "all") & (by_lead["method"] == "model")]
+    rescored = errors[saved["method"] == "model"].groupby(saved["lead"]).mean()
+    np.testing.assert_allclose(model_leads["mae"].to_numpy(), rescored.to_numpy())

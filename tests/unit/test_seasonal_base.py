@@ -2,11 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from forecasting.evaluation.baselines import seasonal_naive
 from forecasting.model.network import ModelConfig, RecurrentForecaster
 from forecasting.model.seasonal_base import FixedLagBase, LagMixtureBase, WeeklyTrend
 
 DAY, WEEK = 48, 336
+
+
+def seasonal_naive(inputs: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """Step ``h`` repeats the value ``season - h % season`` steps back (the reference baseline)."""
+    return inputs[:, inputs.shape[1] - season + (np.arange(horizon) % season)]
 
 
 def _mixture(input_length: int = 384, horizon: int = 48) -> LagMixtureBase:

@@ -1,21 +1,24 @@
-"""statsforecast's classical methods at every test origin, each fitted on the history before it.
+"""statsforecast's fitted methods at every test origin, each refitted on the history before it.
 
-Not yet wired into evaluate (issue 18, item 1): ``classical_forecasts`` takes the ``[K, M]``
-history windows that end at the model's own test origins (``model.datasets.test_windows`` with
-``input_length = M``), so its ``[K, H]`` forecasts are scored on exactly the model's targets.
-Each origin is its own statsforecast series on an integer time index, so calendar frequencies
-(months, business days) need no special case; ``n_jobs`` fits origins in parallel.
+AutoETS and MSTL (with an ETS and an AutoARIMA trend) take the ``[K, M]`` histories that end at the
+model's own test origins (``scoring.history_before``), so their ``[K, H]`` forecasts are scored on
+exactly the model's targets. statsforecast's ETS keeps at most 24 seasonal states (its forecast of
+a longer season is empty), so AutoETS runs only on a season of at most 24 steps; on half-hourly
+data MSTL with an ETS trend is the exponential-smoothing baseline. Origins are fitted in parallel
+processes (``n_jobs``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from functools import partial
 
 import numpy as np
-import pandas as pd
 
 logger = logging.getLogger(__name__)
+
+FITTED = ("auto_ets", "mstl_ets", "mstl_arima")  # gated only with evaluate.gate_on_classical
+ETS_MAX_SEASON = 24  # statsforecast's ETS state holds 24 seasonal values at most
 
 
 def usable_seasons(seasons: list[int], history: int) -> list[int]:
@@ -23,49 +26,108 @@ def usable_seasons(seasons: list[int], history: int) -> list[int]:
     return sorted({s for s in seasons if s > 1 and history >= 2 * s})
 
 
-def classical_forecasts(
-    history: np.ndarray, horizon: int, seasons: list[int], n_jobs: int = 1
+def _ets_season(usable: list[int]) -> int | None:
+    """AutoETS's season: the longest usable one of <= 24 steps, 1 without any; None: skip it."""
+    short = [s for s in usable if s <= ETS_MAX_SEASON]
+    if short:
+        return short[-1]
+    return None if usable else 1
+
+
+def _fit_origin(
+    series: np.ndarray, horizon: int, usable: list[int], ets_season: int | None, approximation: bool
 ) -> dict[str, np.ndarray]:
-    """Seasonal naive per season, AutoETS and MSTL (ETS and ARIMA trends) at every origin.
+    """The fitted methods at one origin: AutoETS, then one MSTL decomposition for both trends.
+
+    ``MSTL(trend_forecaster=T).forecast`` decomposes, forecasts the seasonally adjusted series
+    with ``T`` and adds each season's last period; both MSTL rows share the decomposition here
+    (it is ~60 % of an MSTL-ETS fit), which gives exactly MSTL's forecasts
+    (``tests/unit/test_baselines.py`` compares them with ``statsforecast.models.MSTL``).
+    """
+    from statsforecast.models import AutoARIMA, AutoETS, _predict_mstl_seas
+    from statsforecast.mstl import mstl
+
+    found: dict[str, np.ndarray] = {}
+    if ets_season is not None:
+        found["auto_ets"] = AutoETS(season_length=ets_season).forecast(y=series, h=horizon)["mean"]
+    if usable:
+        parts = mstl(x=series, period=usable)
+        adjusted = parts[["trend", "remainder"]].sum(axis=1).to_numpy()
+        seasonal = _predict_mstl_seas(parts, h=horizon, season_length=usable)
+        for name, trend in (
+            ("mstl_ets", AutoETS(model="ZZN")),
+            ("mstl_arima", AutoARIMA(approximation=approximation)),
+        ):
+            found[name] = trend.forecast(y=adjusted, h=horizon)["mean"] + seasonal
+    return found
+
+
+def _fit_origins(
+    history: np.ndarray,
+    horizon: int,
+    usable: list[int],
+    ets_season: int | None,
+    approximation: bool,
+) -> list[dict[str, np.ndarray]]:
+    import warnings
+
+    with warnings.catch_warnings():
+        # ARIMA's optimiser chatter ("possible convergence problem"): a poor fit shows in its MAE.
+        warnings.simplefilter("ignore", UserWarning)
+        return [_fit_origin(row, horizon, usable, ets_season, approximation) for row in history]
+
+
+def fitted_forecasts(
+    history: np.ndarray,
+    horizon: int,
+    seasons: list[int],
+    n_jobs: int = 1,
+    arima_approximation: bool = True,
+) -> dict[str, np.ndarray]:
+    """AutoETS and MSTL (ETS and ARIMA trends) at every origin, each on the history before it.
 
     Args:
         history: ``[K, M]`` the ``M`` observations before each origin, oldest first.
         horizon: steps to forecast.
         seasons: the series' seasonal periods in steps (day and week, from ``core.periods``);
             those without two full periods of history are skipped, with a log line.
-        n_jobs: processes statsforecast fits the origins in.
+        n_jobs: processes the origins are fitted in (-1: one per core).
+        arima_approximation: AutoARIMA selects its order on the conditional sum of squares, as
+            R's ``auto.arima`` does by default on series longer than 150 points.
 
     Returns:
         method name -> ``[K, horizon]`` float64 forecasts, in the origins' order.
 
     """
-    from statsforecast import StatsForecast
-    from statsforecast.models import MSTL, AutoARIMA, AutoETS, SeasonalNaive
+    import os
+    from concurrent.futures import ProcessPoolExecutor
 
     origins, length = history.shape
     usable = usable_seasons(seasons, length)
     skipped = sorted(set(seasons) - set(usable) - {1})
     if skipped:
         logger.info("seasons %s skipped: fewer than two periods in %d steps", skipped, length)
-    models: list[Any] = [
-        SeasonalNaive(season_length=s, alias=f"seasonal_naive_{s}") for s in usable
-    ]
-    models.append(AutoETS(season_length=usable[0] if usable else 1, alias="auto_ets"))
-    if usable:
-        for trend, name in ((AutoETS(model="ZZN"), "mstl_ets"), (AutoARIMA(), "mstl_arima")):
-            models.append(MSTL(season_length=usable, trend_forecaster=trend, alias=name))
-    else:
+    if not usable:
         logger.info("MSTL skipped: no season with two full periods in %d steps", length)
-    frame = pd.DataFrame(
-        {
-            "unique_id": np.repeat(np.arange(origins), length),
-            "ds": np.tile(np.arange(length), origins),
-            "y": np.asarray(history, dtype=np.float64).ravel(),
-        }
-    )
-    result = StatsForecast(models=models, freq=1, n_jobs=n_jobs).forecast(df=frame, h=horizon)
-    result = result.sort_values(["unique_id", "ds"])
-    return {
-        str(m.alias): result[str(m.alias)].to_numpy(dtype=np.float64).reshape(origins, horizon)
-        for m in models
-    }
+    ets_season = _ets_season(usable)
+    if ets_season is None:
+        logger.info(
+            "AutoETS skipped: seasons %s exceed ETS's %d; MSTL covers them", usable, ETS_MAX_SEASON
+        )
+    history = np.asarray(history, dtype=np.float64)
+    workers = min((os.cpu_count() or 1) if n_jobs == -1 else max(n_jobs, 1), origins)
+    fit = partial(
+        _fit_origins, horizon=horizon, usable=usable, ets_season=ets_season,
+        approximation=arima_approximation,
+    )  # fmt: skip
+    # numba compiles each method on its first call (seconds, whatever the series): once here on
+    # a short made-up series, so that forked workers inherit the compiled code.
+    warm = 100.0 + np.sin(np.arange(64) * np.pi / 2)
+    _fit_origins(warm[None, :], 2, [4] if usable else [], ets_season and 4, arima_approximation)
+    if workers <= 1:
+        rows = fit(history)
+    else:
+        chunks = np.array_split(history, workers)
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = [row for part in pool.map(fit, chunks) for row in part]
+    return {name: np.stack([row[name] for row in rows]).astype(np.float64) for name in rows[0]}

@@ -27,8 +27,6 @@ class PromotionPolicy:
 
     gate: GatePolicy
     promotion: Literal["auto", "manual"]
-    resamples: int
-    seed: int
     origin_step: int  # with the horizon, how many origins' windows overlap (the test's lags)
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Paired comparisons of two forecasters over the same forecast origins.
 
-Twelve daily origins are too few for a single MAE to settle which model is better: one odd day
-can flip it. The paired bootstrap resamples origins (keeping each origin's two errors together,
-since both models faced the same day) and reports the mean MAE difference with a confidence
-interval and the share of resamples in which the candidate is better.
+A single MAE over a few weeks of test origins cannot settle which model is better: one odd day
+can flip it. The gate uses :func:`diebold_mariano` (with the Harvey-Leybourne-Newbold
+correction), whose variance counts the overlap of 48-step windows taken every few steps.
+:func:`paired_bootstrap` resamples origins independently; it is kept as the reference that
+shows the overlap's effect (it rejects too often on overlapping windows, ``tests/unit/test_evidence.py``).
 """
 
 from __future__ import annotations

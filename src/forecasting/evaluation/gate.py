@@ -8,8 +8,8 @@ autocorrelation of overlapping windows; ``probability_better`` is one minus its 
   of its MAE, with a one-sided p-value of at most ``1 - baseline_confidence``: a lucky average over
   a few days is not enough.
 * **Champion.** The candidate must have a lower MAE than the champion (by ``min_improvement``)
-  and be the better model in at least ``champion_confidence`` of the bootstrap resamples. A
-  retrain of the same model (difference 0) is therefore never promoted over itself.
+  with a one-sided p-value of at most ``1 - champion_confidence``. A retrain of the same model
+  (difference 0) is therefore never promoted over itself.
 """
 
 from __future__ import annotations

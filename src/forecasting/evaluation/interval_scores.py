@@ -141,3 +141,28 @@ def coverage_gate(verdict: Any, scores: dict[str, dict[str, Any]], tolerance: fl
         return verdict
     reason = f"{verdict.reason}; NOT promoted: " + "; ".join(failures)
     return replace(verdict, promote=False, gate_passed=False, reason=reason)
+
+
+def interval_verdict(
+    models: Path,
+    scoring: tuple[np.ndarray, np.ndarray, np.ndarray],
+    levels: Sequence[float],
+    folder: Path,
+    unit: str,
+    tolerance: float | None,
+    report: dict[str, Any],
+    verdict: Any,
+) -> Any:
+    """Score the model's intervals into ``report["intervals"]`` and apply the coverage gate.
+
+    ``scoring`` is (inputs, the model's forecasts, actuals) at the test origins. A model from
+    before intervals has no calibration beside its weights: nothing to score, verdict unchanged.
+    """
+    from forecasting.model.intervals import load_calibration
+
+    calibration = load_calibration(models)
+    if calibration is None:
+        return verdict
+    scores, _ = evaluate_intervals(calibration, *scoring, levels, folder, unit)
+    report["intervals"] = interval_summary(scores)
+    return coverage_gate(verdict, scores, tolerance)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-METRIC_NAMES = ("mae", "rmse", "smape", "mase")
+METRIC_NAMES = ("mae", "rmse", "mape", "smape", "mase")
 
 
 def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -16,6 +16,17 @@ def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
 def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Root mean squared error."""
     return float(np.sqrt(np.mean((actual - forecast) ** 2)))
+
+
+def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Mean absolute percentage error, in percent, over the non-zero actuals (NaN if none).
+
+    A zero actual has no percentage error; sMAPE and MASE still count those points.
+    """
+    nonzero = actual != 0
+    if not nonzero.any():
+        return float("nan")
+    return float(100.0 * np.mean(np.abs(actual - forecast)[nonzero] / np.abs(actual[nonzero])))
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -57,9 +68,22 @@ def score(actual: np.ndarray, forecast: np.ndarray, scale: float | np.ndarray) -
     return {
         "mae": mae(actual, forecast),
         "rmse": rmse(actual, forecast),
+        "mape": mape(actual, forecast),
         "smape": smape(actual, forecast),
         "mase": float(np.mean(np.abs(actual - forecast) / per_origin[:, None])),
     }
+
+
+def score_by_lead(
+    actual: np.ndarray, forecast: np.ndarray, scale: float | np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every metric at each lead time: name -> ``[horizon]``, over all origins.
+
+    Same definitions as :func:`score`, one column of ``[origins, horizon]`` at a time.
+    """
+    leads = range(actual.shape[1])
+    rows = [score(actual[:, [h]], forecast[:, [h]], scale) for h in leads]
+    return {name: np.array([row[name] for row in rows]) for name in METRIC_NAMES}
 
 
 def mae_by_series(

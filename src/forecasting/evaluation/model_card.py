@@ -13,12 +13,34 @@ from forecasting.core.files import read_json, write_atomically
 
 
 def _table(rows: list[tuple[str, dict[str, float]]]) -> list[str]:
-    lines = ["| forecaster | MAE | RMSE | sMAPE % | MASE |", "|---|---|---|---|---|"]
+    lines = ["| forecaster | MAE | RMSE | MAPE % | sMAPE % | MASE |", "|---|---|---|---|---|---|"]
     for name, m in rows:
         lines.append(
-            f"| {name} | {m['mae']:.1f} | {m['rmse']:.1f} | {m['smape']:.2f} | {m['mase']:.3f} |"
+            f"| {name} | {m['mae']:.1f} | {m['rmse']:.1f} | {m.get('mape', float('nan')):.2f} "
+            f"| {m['smape']:.2f} | {m['mase']:.3f} |"
         )
     return lines
+
+
+def _rows(evaluation: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """One protocol's rows: the model, the champion, then the baselines from the best."""
+    rows = [("**this model**", evaluation["model"])]
+    if "champion" in evaluation:
+        rows.append((f"champion v{evaluation['champion']['version']}", evaluation["champion"]))
+    return rows + sorted(evaluation["baselines"].items(), key=lambda item: item[1]["mae"])
+
+
+def _daily(evaluation: dict[str, Any]) -> list[str]:
+    daily = evaluation.get("daily")
+    if not daily:
+        return []
+    return [
+        "",
+        f"One a day ({daily['origins']} of the same origins, every {daily['origin_step']} steps), "
+        "for comparison with earlier reports:",
+        "",
+        *_table(_rows(daily)),
+    ]
 
 
 def _interval_lines(intervals: dict[str, dict[str, float]]) -> list[str]:
@@ -47,10 +69,7 @@ def render_model_card(
 
     Long on purpose: one markdown template, read top to bottom like the card it writes.
     """
-    rows = [("**this model**", evaluation["model"])]
-    if "champion" in evaluation:
-        rows.append((f"champion v{evaluation['champion']['version']}", evaluation["champion"]))
-    rows += sorted(evaluation["baselines"].items(), key=lambda item: item[1]["mae"])
+    rows = _rows(evaluation)
     evidence = decision.get("evidence", {}).get("vs_best_baseline") or {}
     lines = [
         f"# Model card: {name} v{version}",
@@ -83,9 +102,12 @@ def render_model_card(
         f"{training.get('train/samples_per_second', 0):,.0f} samples/s on {training.get('device', '?')}",
         "- params: " + ", ".join(f"`{k}={v}`" for k, v in train_params.items()),
         "",
-        f"## Evaluation ({evaluation['origins']} test origins, the same for every row)",
+        f"## Evaluation ({evaluation['origins']} test origins"
+        f"{', every ' + str(evaluation['origin_step']) + ' steps' if 'origin_step' in evaluation else ''}"
+        ", the same for every row; the gate judges these)",
         "",
         *_table(rows),
+        *_daily(evaluation),
         "",
         *_interval_lines(evaluation.get("intervals") or {}),
         "## Promotion",
@@ -105,7 +127,8 @@ def render_model_card(
         "",
         "- Trained on one period of one data set: holidays, outages and regime changes unlike the "
         "training weeks are not represented; check drift before trusting it on new data.",
-        "- Evaluated on few origins: differences of a few percent between models are within noise.",
+        "- Evaluated on a few weeks of test data: differences of a few percent between models can "
+        "be noise; the gate's evidence says how much.",
         "- No weather or price covariates: the level of the next day is extrapolated from the past.",
         "",
     ]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from forecasting.core.files import write_atomically, write_json
 from forecasting.core.plots import error_by_horizon, forecast_vs_actual
-from forecasting.evaluation.metrics import mae_by_series
+from forecasting.evaluation.metrics import mae_by_series, score_by_lead
 from forecasting.evaluation.scoring import ScoredOrigins, best_baseline
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ class ReportFiles:
 
     metrics: Path
     forecasts: Path
+    origin_forecasts: Path
+    metrics_by_lead: Path
     error_by_horizon: Path
     mae_by_series: Path
     forecast_plot: Path
@@ -43,6 +45,8 @@ class ReportFiles:
             (self.error_plot, "plots"),
             (self.error_by_horizon, "evaluation"),
             (self.mae_by_series, "evaluation"),
+            (self.metrics_by_lead, "evaluation"),
+            (self.origin_forecasts, "evaluation"),
             (self.metrics, "evaluation"),
             # the intervals' scores and plots, where evaluate_intervals wrote them
             *(
@@ -70,6 +74,53 @@ def _log_series_spread(by_series: pd.DataFrame) -> None:
         )
 
 
+def every_forecast(
+    origins: ScoredOrigins,
+    forecasts: dict[str, np.ndarray],
+    champion: tuple[str, np.ndarray] | None,
+) -> pd.DataFrame:
+    """Every method's forecast at every origin and lead, one row each: what anyone re-scores.
+
+    Columns: ``series_id``, ``origin`` (the last observed timestamp), ``lead`` (1..H),
+    ``timestamp`` (the target's), ``actual``, ``method`` (``model``, each baseline,
+    ``champion``), ``forecast``, and ``daily`` (the origin is in the one-a-day subset).
+    """
+    count, horizon = origins.actual.shape
+    methods = {**forecasts, **({"champion": champion[1]} if champion is not None else {})}
+    base = pd.DataFrame(
+        {
+            "series_id": np.repeat(origins.series, horizon),
+            "origin": np.repeat(origins.times[:, 0], horizon),
+            "lead": np.tile(np.arange(1, horizon + 1), count),
+            "timestamp": origins.times[:, 1:].ravel(),
+            "actual": origins.actual.ravel(),
+            "daily": np.repeat(origins.daily, horizon),
+        }
+    )
+    return pd.concat(
+        [base.assign(method=name, forecast=values.ravel()) for name, values in methods.items()],
+        ignore_index=True,
+    )
+
+
+def lead_table(
+    origins: ScoredOrigins,
+    forecasts: dict[str, np.ndarray],
+    champion: tuple[str, np.ndarray] | None,
+) -> pd.DataFrame:
+    """MAE, RMSE, MAPE, sMAPE and MASE at every lead, for every method, on both protocols."""
+    methods = {**forecasts, **({"champion": champion[1]} if champion is not None else {})}
+    frames = []
+    for protocol, rows in (("all", slice(None)), ("daily", origins.daily)):
+        for name, values in methods.items():
+            by_lead = score_by_lead(origins.actual[rows], values[rows], origins.scale[rows])
+            lead = np.arange(1, origins.actual.shape[1] + 1)
+            frames.append(
+                pd.DataFrame({"protocol": protocol, "method": name, "lead": lead, **by_lead})
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
 def write_reports(
     folder: Path,
     origins: ScoredOrigins,
@@ -79,7 +130,7 @@ def write_reports(
     unit: str,
     steps_per_week: int,
 ) -> ReportFiles:
-    """Write ``metrics.json``, the three CSVs and the two plots into ``folder``.
+    """Write ``metrics.json``, the CSVs, every origin's forecasts and the two plots into ``folder``.
 
     Args:
         folder: ``reports/evaluate``.
@@ -94,6 +145,8 @@ def write_reports(
     files = ReportFiles(
         metrics=folder / "metrics.json",
         forecasts=folder / "forecasts.csv",
+        origin_forecasts=folder / "origin_forecasts.parquet",
+        metrics_by_lead=folder / "metrics_by_lead.csv",
         error_by_horizon=folder / "error_by_horizon.csv",
         mae_by_series=folder / "mae_by_series.csv",
         forecast_plot=folder / "forecast.png",
@@ -106,6 +159,9 @@ def write_reports(
     for name, values in forecasts.items():
         table[name] = values[last]
     _csv(files.forecasts, table)
+    every = every_forecast(origins, forecasts, champion)
+    write_atomically(files.origin_forecasts, lambda target: every.to_parquet(target, index=False))
+    _csv(files.metrics_by_lead, lead_table(origins, forecasts, champion))
     # MAE at each step ahead over all origins, for the model, the champion and every baseline.
     by_step = {n: np.abs(f - actual).mean(axis=0) for n, f in forecasts.items() if n != "naive"}
     if champion is not None:
@@ -127,3 +183,13 @@ def write_reports(
         unit,
     )
     return files
+
+
+def log_outcome(
+    log: logging.Logger, report: dict[str, Any], version: str, decision: dict[str, Any]
+) -> None:
+    """The stage's two closing lines: every method's MAE, then the version's verdict and reason."""
+    baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
+    log.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
+    verdict_word = "PROMOTED to champion" if decision["promoted"] else "not promoted"
+    log.info("version %s %s: %s", version, verdict_word, decision["reason"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,18 @@ class ScoredOrigins:
     actual: np.ndarray  # [K, H] float64, the targets every method is scored on
     series: np.ndarray  # [K] the series id of each origin
     scale: np.ndarray  # [K] MASE denominator of each origin's series
+    times: np.ndarray  # [K, H + 1] datetime64: each origin's last observation, then its targets
+    daily: np.ndarray  # [K] bool, the one-a-day subset (every steps_per_day from the first origin)
+    origin_step: int
+    steps_per_day: int
 
     def __len__(self) -> int:
         return len(self.actual)
+
+    @property
+    def daily_step(self) -> int:
+        """The one-a-day protocol's step: a day of steps, or ``origin_step`` if that is longer."""
+        return max(self.steps_per_day, self.origin_step)
 
     @property
     def last(self) -> int:
@@ -53,12 +63,28 @@ def mase_scales(train: pd.DataFrame, season: int) -> dict[str, float]:
     }
 
 
+def _target_times(splits: Splits, windows: WindowDataset) -> np.ndarray:
+    """``[K, H + 1]`` timestamps: each window's last input, then its targets, from its own series."""
+    history = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
+    stamps = [
+        part["timestamp"].to_numpy(dtype="datetime64[ns]")
+        for _, part in history.sort_values(["series_id", "timestamp"], kind="stable").groupby(
+            "series_id", sort=True
+        )
+    ]
+    index = windows.origins.numpy()
+    steps = np.arange(windows.horizon + 1)
+    return np.stack([stamps[n][p + steps] for n, p in index]) if len(index) else np.empty((0, 0))
+
+
 def scored_origins(
     splits: Splits, freq: str, input_length: int, horizon: int, origin_step: int, season: int
 ) -> ScoredOrigins:
     """The rolling-origin test windows, one every ``origin_step`` steps, with MASE scales.
 
-    ``season`` (steps in a day) is the seasonal naive lag of the MASE denominator.
+    ``season`` (steps in a day) is the seasonal naive lag of the MASE denominator and the
+    spacing of the one-a-day subset (``daily``): the origins a whole number of days after each
+    series' first, which with ``origin_step`` dividing a day are exactly the one-a-day protocol.
 
     Raises:
         ValueError: if the test split is shorter than one horizon (no origin to score).
@@ -70,7 +96,10 @@ def scored_origins(
     batch = windows.gather(torch.arange(len(windows)))
     series_ids = sorted(str(s) for s in splits.train["series_id"].unique())
     scales = mase_scales(splits.train, season)
-    series = np.array([series_ids[int(n)] for n in windows.origins[:, 0]])  # [K]
+    index = windows.origins.numpy()
+    series = np.array([series_ids[int(n)] for n in index[:, 0]])  # [K]
+    first = {n: index[index[:, 0] == n, 1].min() for n in np.unique(index[:, 0])}
+    offset = index[:, 1] - np.array([first[n] for n in index[:, 0]])
     return ScoredOrigins(
         windows=windows,
         inputs=batch.inputs.numpy(),
@@ -78,6 +107,10 @@ def scored_origins(
         actual=batch.targets.numpy().astype(np.float64),
         series=series,
         scale=np.array([scales[s] for s in series]),
+        times=_target_times(splits, windows),
+        daily=offset % max(season, origin_step) == 0,
+        origin_step=origin_step,
+        steps_per_day=season,
     )
 
 
@@ -111,6 +144,25 @@ def champion_forecasts(
     )
 
 
+def _table(
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    scale: np.ndarray,
+    champion: tuple[str, np.ndarray] | None,
+) -> dict[str, Any]:
+    table: dict[str, Any] = {
+        "model": score(actual, forecasts["model"], scale),
+        "baselines": {
+            name: score(actual, f, scale) for name, f in forecasts.items() if name != "model"
+        },
+        "origins": len(actual),
+    }
+    if champion is not None:
+        version, values = champion
+        table["champion"] = {"version": version, **score(actual, values, scale)}
+    return table
+
+
 def score_report(
     origins: ScoredOrigins,
     forecasts: dict[str, np.ndarray],
@@ -118,38 +170,61 @@ def score_report(
 ) -> dict[str, Any]:
     """The ``metrics.json`` report: the model, every baseline and the champion, same targets.
 
+    The top level scores every origin (``origin_step`` apart, the protocol the gate judges);
+    ``daily`` scores the one-a-day subset of the same forecasts, for continuity with earlier
+    reports of 12 daily origins.
+
     Args:
         origins: the test origins.
         forecasts: ``"model"`` and each baseline's name -> ``[K, H]`` forecasts.
         champion: (version, ``[K, H]`` forecasts) of the champion, or None.
 
     """
-    report: dict[str, Any] = {
-        "model": score(origins.actual, forecasts["model"], origins.scale),
-        "baselines": {
-            name: score(origins.actual, f, origins.scale)
-            for name, f in forecasts.items()
-            if name != "model"
-        },
-        "origins": len(origins),
+    day = origins.daily
+    report = _table(origins.actual, forecasts, origins.scale, champion)
+    report["origin_step"] = origins.origin_step
+    report["daily"] = {
+        **_table(
+            origins.actual[day],
+            {name: f[day] for name, f in forecasts.items()},
+            origins.scale[day],
+            None if champion is None else (champion[0], champion[1][day]),
+        ),
+        "origin_step": origins.daily_step,
     }
-    if champion is not None:
-        version, values = champion
-        report["champion"] = {"version": version, **score(origins.actual, values, origins.scale)}
     return report
 
 
-CLASSICAL_PREFIX = "sf_"  # the statsforecast baselines' names in the report
-
-
 def best_baseline(report: dict[str, Any], classical: bool = True) -> tuple[str, float]:
-    """The baseline with the lowest MAE: (name, MAE); ``classical=False`` leaves out statsforecast's."""
+    """The baseline with the lowest MAE: (name, MAE); ``classical=False`` leaves out the fitted ones."""
+    from forecasting.evaluation.classical import FITTED
+
     maes = {
         name: float(m["mae"])
         for name, m in report["baselines"].items()
-        if classical or not name.startswith(CLASSICAL_PREFIX)
+        if classical or name not in FITTED
     }
     return min(maes.items(), key=lambda item: item[1])
+
+
+def champion_comparison(
+    network: RecurrentForecaster | None,
+    version: str | None,
+    splits: Splits,
+    freq: str,
+    origins: ScoredOrigins,
+) -> tuple[str, np.ndarray] | None:
+    """(version, ``[K, H]`` forecasts) of the champion at these origins; None when it has none.
+
+    A champion that cannot be scored here (another horizon or origins) is logged and left out.
+    """
+    if network is None or version is None:
+        return None
+    forecast = champion_forecasts(network, splits, freq, origins.origin_step, origins)
+    if forecast is None:
+        logger.warning("champion v%s cannot be scored on these origins", version)
+        return None
+    return version, forecast
 
 
 def gated_verdict(
@@ -160,52 +235,24 @@ def gated_verdict(
     policy: Any,
     unit: str,
     gate_on_classical: bool,
+    foreign: str | None = None,
 ) -> Any:
-    """The gate's verdict against the best gated baseline; its reason names a better ungated one."""
+    """The gate's verdict against the best gated baseline; its reason names a better ungated one.
+
+    ``foreign``: why the registered champion belongs to another problem; the model is then
+    compared with the baselines alone (one registered name: a new problem's model replaces it).
+    """
     from dataclasses import replace
 
     from forecasting.evaluation.decision import judge, ungated_note
 
     gated = best_baseline(report, gate_on_classical)[0]
     verdict = judge(origins.actual, forecasts, gated, champion, policy, unit)
-    return replace(verdict, reason=verdict.reason + ungated_note(report, gated, unit))
-
-
-def holt_winters_forecasts(
-    splits: Splits,
-    freq: str,
-    horizon: int,
-    season: int,
-    weeks: int,
-    origin_step: int,
-    origins: ScoredOrigins,
-) -> np.ndarray | None:
-    """Holt-Winters forecasts ``[K, H]`` at the same origins, or None when it cannot run.
-
-    Each origin refits on the ``weeks`` weeks before it (less when the history is shorter, at
-    least two seasons), which needs more history than the model's input window.
-
-    Raises:
-        ValueError: if the history windows do not line up with the test origins.
-
-    """
-    from forecasting.evaluation.baselines import holt_winters
-
-    if season < 2:  # weekly or coarser, 7D: no weekly season to fit (statsmodels refuses 1)
-        logger.info("Holt-Winters baseline skipped: %s has no weekly season", freq)
-        return None
-    history = history_before(
-        splits, freq, weeks * season, 2 * season, horizon, origin_step, origins
-    )
-    if history is None:
-        logger.warning(
-            "Holt-Winters baseline skipped: it needs two weeks (%d steps) of history before the "
-            "test split",
-            2 * season,
-        )
-        return None
-    logger.info("fitting Holt-Winters at %d origins on %d steps each", *history.inputs.shape)
-    return holt_winters(history.inputs.numpy(), horizon, season)
+    verdict = replace(verdict, reason=verdict.reason + ungated_note(report, gated, unit))
+    if foreign:
+        reason = verdict.reason.removeprefix("no champion yet; ")
+        verdict = replace(verdict, reason=f"{foreign}, compared with the baselines alone: {reason}")
+    return verdict
 
 
 def history_before(
@@ -214,10 +261,9 @@ def history_before(
     wanted: int,
     least: int,
     horizon: int,
-    origin_step: int,
     origins: ScoredOrigins,
-) -> Any:
-    """The ``[K, M]`` histories that end at the test origins, as a gathered window batch.
+) -> np.ndarray | None:
+    """The ``[K, M]`` float64 histories that end at the test origins.
 
     ``wanted`` steps each, fewer when the data before the test split is shorter; None when that
     is under ``least`` steps or ``wanted`` is 0.
@@ -230,38 +276,21 @@ def history_before(
     length = int(min(wanted, before_test))
     if wanted == 0 or length < max(least, 1):
         return None
-    history = test_windows(splits, freq, length, horizon, origin_step)
+    history = test_windows(splits, freq, length, horizon, origins.origin_step)
     if not torch.equal(history.origins, origins.windows.origins):
         raise ValueError("baseline history windows do not line up with the test origins")
-    return history.gather(torch.arange(len(history)))
+    inputs = history.gather(torch.arange(len(history))).inputs.numpy()
+    return np.asarray(inputs, dtype=np.float64)
 
 
-def classical_baseline_forecasts(
-    splits: Splits,
-    freq: str,
-    horizon: int,
-    seasons: tuple[int, int],
-    weeks: int,
-    n_jobs: int,
-    origin_step: int,
-    origins: ScoredOrigins,
-) -> dict[str, np.ndarray]:
-    """The statsforecast methods (seasonal naive, AutoETS, MSTL) at the same origins ``[K, H]``.
+@dataclass(frozen=True)
+class BaselineSettings:
+    """How the fitted baselines run (``evaluate.classical_*``) and where their results are kept."""
 
-    Each fits on the ``weeks`` weeks before its origin (``seasons`` = steps per day and week).
-    """
-    from forecasting.evaluation.classical import classical_forecasts
-
-    week = max(seasons[1], 1)
-    history = history_before(splits, freq, weeks * week, 2, horizon, origin_step, origins)
-    if history is None:
-        if weeks:
-            logger.warning("statsforecast baselines skipped: too little history before the test")
-        return {}
-    inputs = history.inputs.numpy().astype(np.float64)
-    logger.info("fitting statsforecast baselines at %d origins on %d steps each", *inputs.shape)
-    found = classical_forecasts(inputs, horizon, sorted(set(seasons)), n_jobs)
-    return {f"{CLASSICAL_PREFIX}{name}": values for name, values in found.items()}
+    weeks: int  # history per fit, in weeks; 0: fitted baselines off
+    jobs: int  # processes (-1: one per core)
+    arima_approximation: bool
+    cache: Path | None  # folder of cached results; None: always refit
 
 
 def method_forecasts(
@@ -269,30 +298,35 @@ def method_forecasts(
     origins: ScoredOrigins,
     splits: Splits,
     freq: str,
-    holt_winters_weeks: int,
-    origin_step: int,
-    classical: tuple[int, int],
+    settings: BaselineSettings,
 ) -> dict[str, np.ndarray]:
     """Every method's forecasts ``[K, H]`` at ``origins``: the model, then each baseline.
 
-    ``classical`` is (weeks of history, processes) for the statsforecast baselines; 0 weeks: off.
+    The reference baselines read the model's own input windows; the fitted ones
+    ``settings.weeks`` weeks before each origin, from the cache when nothing they read changed.
     """
-    from forecasting.evaluation.baselines import baseline_forecasters
+    from forecasting.evaluation.baselines import cache_key, cached, reference_forecasts
+    from forecasting.evaluation.classical import fitted_forecasts
 
     config = model.config
+    day, week, horizon = config.steps_per_day, config.steps_per_week, config.horizon
     forecasts: dict[str, np.ndarray] = {"model": model_forecasts(model, origins)}
-    for method, forecaster in baseline_forecasters(
-        config.input_length, config.horizon, config.steps_per_day, config.steps_per_week
-    ).items():
-        forecasts[method] = forecaster(origins.inputs.astype(np.float64), origins.phases)
-    holt_winters = holt_winters_forecasts(
-        splits, freq, config.horizon, config.steps_per_week, holt_winters_weeks, origin_step,
-        origins,
-    )  # fmt: skip
-    if holt_winters is not None:
-        forecasts["holt_winters"] = holt_winters
-    seasons = (config.steps_per_day, config.steps_per_week)
-    forecasts |= classical_baseline_forecasts(
-        splits, freq, config.horizon, seasons, *classical, origin_step, origins
+    forecasts |= reference_forecasts(origins.inputs.astype(np.float64), horizon, day, week)
+    history = history_before(splits, freq, settings.weeks * max(week, 1), 2, horizon, origins)
+    if history is None:
+        if settings.weeks:
+            logger.warning("fitted baselines skipped: too little history before the test split")
+        return forecasts
+    seasons = sorted({day, week})
+    key = cache_key(
+        history, {"horizon": horizon, "seasons": seasons, "approx": settings.arima_approximation}
+    )
+    logger.info("fitted baselines at %d origins on %d steps each", *history.shape)
+    forecasts |= cached(
+        settings.cache,
+        key,
+        lambda: fitted_forecasts(
+            history, horizon, seasons, settings.jobs, settings.arima_approximation
+        ),
     )
     return forecasts

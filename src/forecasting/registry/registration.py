@@ -81,10 +81,13 @@ def champion_model(
 
 
 def flat_metrics(report: dict[str, Any], split: str = "test") -> dict[str, float]:
-    """``metrics.json`` as MLflow metric keys: ``test/mae``, ``test/<baseline>/mae``, ..."""
+    """``metrics.json`` as MLflow metric keys: ``test/mae``, ``test/<baseline>/mae``, ``test/daily/mae`` ..."""
     flat = {f"{split}/{k}": float(v) for k, v in report["model"].items()}
     for baseline, figures in report["baselines"].items():
         flat.update({f"{split}/{baseline}/{k}": float(v) for k, v in figures.items()})
+    if "daily" in report:  # the one-a-day subset: test/daily/mae, test/daily/<baseline>/mae, ...
+        daily = {key: report["daily"][key] for key in ("model", "baselines")}
+        flat.update(flat_metrics(daily, f"{split}/daily"))
     for level, figures in report.get("intervals", {}).items():
         flat.update({f"{split}/interval_{level}/{k}": float(v) for k, v in figures.items()})
     return flat
