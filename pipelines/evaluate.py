@@ -88,10 +88,11 @@ def evaluate(params: Params) -> None:
         splits, params.base.freq, config.input_length, config.horizon, e.origin_step,
         config.steps_per_day,
     )  # fmt: skip
+    levels, cache = params.train.interval_levels, params.paths.cache / "baselines"
     baselines = BaselineSettings(
-        e.classical_weeks, e.classical_jobs, e.arima_approximation, params.paths.cache / "baselines"
+        e.classical_weeks, e.classical_jobs, e.arima_approximation, cache, tuple(levels)
     )
-    forecasts = method_forecasts(model, origins, splits, params.base.freq, baselines)
+    forecasts, bounds = method_forecasts(model, origins, splits, params.base.freq, baselines)
     problem = Problem.of(
         params.base.freq, config.horizon, config.input_length, params.base.unit,
         sorted(splits.train["series_id"].unique()),
@@ -105,9 +106,8 @@ def evaluate(params: Params) -> None:
         e.gate_on_classical, foreign,
     )  # fmt: skip
     verdict = interval_verdict(
-        params.paths.models, (origins.inputs, forecasts["model"], origins.actual),
-        params.train.interval_levels, params.paths.reports / "evaluate", params.base.unit,
-        e.coverage_tolerance, report, verdict,
+        params.paths.models, (origins.inputs, forecasts["model"], origins.actual), levels, bounds,
+        params.paths.reports / "evaluate", params.base.unit, e.coverage_tolerance, report, verdict,
     )  # fmt: skip
     _record(params, handoff, problem, (origins, forecasts, scored), report, verdict, version_before)
 

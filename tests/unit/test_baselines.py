@@ -63,7 +63,7 @@ def test_the_shared_decomposition_gives_exactly_statsforecasts_mstl():
     from statsforecast.models import MSTL, AutoARIMA, AutoETS
 
     inputs, _ = _history()
-    ours = fitted_forecasts(inputs[:2], 24, [48], arima_approximation=True)
+    ours = fitted_forecasts(inputs[:2], 24, [48], arima_approximation=True, levels=(80.0,))
     models = [
         MSTL(season_length=[48], trend_forecaster=AutoETS(model="ZZN"), alias="mstl_ets"),
         MSTL(
@@ -79,11 +79,19 @@ def test_the_shared_decomposition_gives_exactly_statsforecasts_mstl():
     )
     theirs = (
         StatsForecast(models=models, freq=1)
-        .forecast(df=frame, h=24)
+        .forecast(df=frame, h=24, level=[80])
         .sort_values(["unique_id", "ds"])
     )
     for name in ("mstl_ets", "mstl_arima"):
         np.testing.assert_allclose(ours[name].ravel(), theirs[name].to_numpy(), rtol=1e-9)
+        # and its 80 % interval is MSTL's own
+        for side in ("lo", "hi"):
+            np.testing.assert_allclose(
+                ours[f"{name}|{side}-80"].ravel(), theirs[f"{name}-{side}-80"].to_numpy(), rtol=1e-9
+            )
+        assert np.all(ours[f"{name}|lo-80"] < ours[name]) and np.all(
+            ours[name] < ours[f"{name}|hi-80"]
+        )
 
 
 def test_ets_runs_on_a_short_season_or_alone_without_any():

@@ -34,8 +34,16 @@ def _ets_season(usable: list[int]) -> int | None:
     return None if usable else 1
 
 
+BOUND = "|"  # "mstl_arima|lo-80": a bound of a method's interval, beside its forecast
+
+
 def _fit_origin(
-    series: np.ndarray, horizon: int, usable: list[int], ets_season: int | None, approximation: bool
+    series: np.ndarray,
+    horizon: int,
+    usable: list[int],
+    ets_season: int | None,
+    approximation: bool,
+    levels: tuple[float, ...] = (),
 ) -> dict[str, np.ndarray]:
     """The fitted methods at one origin: AutoETS, then one MSTL decomposition for both trends.
 
@@ -58,7 +66,14 @@ def _fit_origin(
             ("mstl_ets", AutoETS(model="ZZN")),
             ("mstl_arima", AutoARIMA(approximation=approximation)),
         ):
-            found[name] = trend.forecast(y=adjusted, h=horizon)["mean"] + seasonal
+            # MSTL's intervals are its trend model's, shifted by the (fixed) seasonal forecast
+            # statsforecast names a bound after the level as given: "lo-80" for 80, not 80.0
+            asked = [int(x) if float(x).is_integer() else x for x in levels]
+            out = trend.forecast(y=adjusted, h=horizon, level=asked or None)  # type: ignore[arg-type]
+            found[name] = out["mean"] + seasonal
+            for level in asked:
+                for side in ("lo", "hi"):
+                    found[f"{name}{BOUND}{side}-{level:g}"] = out[f"{side}-{level}"] + seasonal
     return found
 
 
@@ -68,13 +83,16 @@ def _fit_origins(
     usable: list[int],
     ets_season: int | None,
     approximation: bool,
+    levels: tuple[float, ...] = (),
 ) -> list[dict[str, np.ndarray]]:
     import warnings
 
     with warnings.catch_warnings():
         # ARIMA's optimiser chatter ("possible convergence problem"): a poor fit shows in its MAE.
         warnings.simplefilter("ignore", UserWarning)
-        return [_fit_origin(row, horizon, usable, ets_season, approximation) for row in history]
+        return [
+            _fit_origin(row, horizon, usable, ets_season, approximation, levels) for row in history
+        ]
 
 
 def fitted_forecasts(
@@ -83,6 +101,7 @@ def fitted_forecasts(
     seasons: list[int],
     n_jobs: int = 1,
     arima_approximation: bool = True,
+    levels: tuple[float, ...] = (),
 ) -> dict[str, np.ndarray]:
     """AutoETS and MSTL (ETS and ARIMA trends) at every origin, each on the history before it.
 
@@ -94,6 +113,8 @@ def fitted_forecasts(
         n_jobs: processes the origins are fitted in (-1: one per core).
         arima_approximation: AutoARIMA selects its order on the conditional sum of squares, as
             R's ``auto.arima`` does by default on series longer than 150 points.
+        levels: interval coverages (%) whose bounds MSTL also returns, as
+            ``"mstl_arima|lo-80"``-style keys (the trend model's intervals plus the seasons).
 
     Returns:
         method name -> ``[K, horizon]`` float64 forecasts, in the origins' order.
@@ -118,7 +139,7 @@ def fitted_forecasts(
     workers = min((os.cpu_count() or 1) if n_jobs == -1 else max(n_jobs, 1), origins)
     fit = partial(
         _fit_origins, horizon=horizon, usable=usable, ets_season=ets_season,
-        approximation=arima_approximation,
+        approximation=arima_approximation, levels=tuple(levels),
     )  # fmt: skip
     # numba compiles each method on its first call (seconds, whatever the series): once here on
     # a short made-up series, so that forked workers inherit the compiled code.

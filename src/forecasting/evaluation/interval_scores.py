@@ -94,11 +94,12 @@ def evaluate_intervals(
     levels: Sequence[float],
     folder: Path,
     unit: str = "",
+    baselines: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], list[Path]]:
     """Score the model's intervals on the test origins and draw them; returns scores and plots.
 
-    Writes ``intervals.json``, ``fan_chart.png`` (the last ``FAN_ORIGINS`` origins) and
-    ``coverage_by_lead.png`` into ``folder``.
+    Writes ``intervals.json`` (with ``baselines``' scores beside), ``fan_chart.png`` (the last
+    ``FAN_ORIGINS`` origins) and ``coverage_by_lead.png`` into ``folder``.
     """
     from forecasting.core.files import write_json
     from forecasting.core.plots import coverage_by_lead, fan_chart
@@ -111,16 +112,22 @@ def evaluate_intervals(
         fan, unit,
     )  # fmt: skip
     coverage_by_lead({k: s["coverage_by_lead"] for k, s in scores.items()}, coverage)
-    write_json(folder / "intervals.json", {"method": calibration.method, "levels": scores})
-    logger.info(
-        "intervals on %d test origins: %s",
-        len(actual),
-        "; ".join(
-            f"{k} % covered {100 * s['coverage']:.1f} %, mean width {s['mean_width']:.0f}, "
-            f"Winkler {s['winkler']:.0f}"
-            for k, s in scores.items()
-        ),
+    baselines = baselines or {}
+    write_json(
+        folder / "intervals.json",
+        {"method": calibration.method, "levels": scores, "baselines": baselines},
     )
+    for name, figures in {"model": scores, **baselines}.items():
+        logger.info(
+            "%s intervals on %d test origins: %s",
+            name,
+            len(actual),
+            "; ".join(
+                f"{k} % covered {100 * s['coverage']:.1f} %, mean width {s['mean_width']:.0f}, "
+                f"Winkler {s['winkler']:.0f}"
+                for k, s in figures.items()
+            ),
+        )
     return scores, [folder / "intervals.json", fan, coverage]
 
 
@@ -143,26 +150,47 @@ def coverage_gate(verdict: Any, scores: dict[str, dict[str, Any]], tolerance: fl
     return replace(verdict, promote=False, gate_passed=False, reason=reason)
 
 
+def baseline_interval_scores(
+    actual: np.ndarray, bounds: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The fitted baselines' intervals scored like the model's: method -> level -> figures."""
+    return {
+        method: interval_summary(
+            {
+                key: interval_metrics(actual, lo, hi, float(key))
+                for key, (lo, hi) in by_level.items()
+            }
+        )
+        for method, by_level in bounds.items()
+    }
+
+
 def interval_verdict(
     models: Path,
     scoring: tuple[np.ndarray, np.ndarray, np.ndarray],
     levels: Sequence[float],
+    baseline_bounds: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
     folder: Path,
     unit: str,
     tolerance: float | None,
     report: dict[str, Any],
     verdict: Any,
 ) -> Any:
-    """Score the model's intervals into ``report["intervals"]`` and apply the coverage gate.
+    """Score the intervals into ``report["intervals"]`` and apply the coverage gate.
 
-    ``scoring`` is (inputs, the model's forecasts, actuals) at the test origins. A model from
-    before intervals has no calibration beside its weights: nothing to score, verdict unchanged.
+    ``scoring`` is (inputs, the model's forecasts, actuals) at the test origins; the fitted
+    baselines' intervals (``baseline_bounds``, MSTL's) are scored beside the model's, under
+    ``report["baseline_intervals"]``. A model from before intervals has no calibration beside
+    its weights: only the baselines are scored, verdict unchanged.
     """
     from forecasting.model.intervals import load_calibration
 
+    baselines = baseline_interval_scores(scoring[2], baseline_bounds)
+    if baselines:
+        report["baseline_intervals"] = baselines
     calibration = load_calibration(models)
     if calibration is None:
         return verdict
-    scores, _ = evaluate_intervals(calibration, *scoring, levels, folder, unit)
+    scores, _ = evaluate_intervals(calibration, *scoring, levels, folder, unit, baselines)
     report["intervals"] = interval_summary(scores)
     return coverage_gate(verdict, scores, tolerance)

@@ -291,6 +291,10 @@ class BaselineSettings:
     jobs: int  # processes (-1: one per core)
     arima_approximation: bool
     cache: Path | None  # folder of cached results; None: always refit
+    levels: tuple[float, ...] = ()  # interval coverages (%) MSTL's bounds are returned for
+
+
+Bounds = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]  # method -> level -> (lower, upper)
 
 
 def method_forecasts(
@@ -299,14 +303,14 @@ def method_forecasts(
     splits: Splits,
     freq: str,
     settings: BaselineSettings,
-) -> dict[str, np.ndarray]:
-    """Every method's forecasts ``[K, H]`` at ``origins``: the model, then each baseline.
+) -> tuple[dict[str, np.ndarray], Bounds]:
+    """Every method's forecasts ``[K, H]`` at ``origins``, and the fitted baselines' bounds.
 
-    The reference baselines read the model's own input windows; the fitted ones
+    The model comes first, then each baseline; the bounds are at ``settings.levels``. The reference baselines read the model's own input windows; the fitted ones
     ``settings.weeks`` weeks before each origin, from the cache when nothing they read changed.
     """
     from forecasting.evaluation.baselines import cache_key, cached, reference_forecasts
-    from forecasting.evaluation.classical import fitted_forecasts
+    from forecasting.evaluation.classical import BOUND, fitted_forecasts
 
     config = model.config
     day, week, horizon = config.steps_per_day, config.steps_per_week, config.horizon
@@ -316,17 +320,30 @@ def method_forecasts(
     if history is None:
         if settings.weeks:
             logger.warning("fitted baselines skipped: too little history before the test split")
-        return forecasts
+        return forecasts, {}
     seasons = sorted({day, week})
-    key = cache_key(
-        history, {"horizon": horizon, "seasons": seasons, "approx": settings.arima_approximation}
-    )
+    inputs = {"horizon": horizon, "seasons": seasons, "approx": settings.arima_approximation}
+    key = cache_key(history, inputs | {"levels": list(settings.levels)})
     logger.info("fitted baselines at %d origins on %d steps each", *history.shape)
-    forecasts |= cached(
+    fitted = cached(
         settings.cache,
         key,
         lambda: fitted_forecasts(
-            history, horizon, seasons, settings.jobs, settings.arima_approximation
+            history,
+            horizon,
+            seasons,
+            settings.jobs,
+            settings.arima_approximation,
+            settings.levels,
         ),
     )
-    return forecasts
+    bounds: Bounds = {}
+    for name, values in fitted.items():
+        if BOUND in name:  # "mstl_arima|lo-80"
+            method, bound = name.split(BOUND)
+            side, level = bound.split("-", 1)
+            pair = bounds.setdefault(method, {}).setdefault(level, (values, values))
+            bounds[method][level] = (values, pair[1]) if side == "lo" else (pair[0], values)
+        else:
+            forecasts[name] = values
+    return forecasts, bounds

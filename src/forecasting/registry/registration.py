@@ -90,6 +90,11 @@ def flat_metrics(report: dict[str, Any], split: str = "test") -> dict[str, float
         flat.update(flat_metrics(daily, f"{split}/daily"))
     for level, figures in report.get("intervals", {}).items():
         flat.update({f"{split}/interval_{level}/{k}": float(v) for k, v in figures.items()})
+    for method, levels in report.get("baseline_intervals", {}).items():
+        for level, figures in levels.items():
+            flat.update(
+                {f"{split}/{method}/interval_{level}/{k}": float(v) for k, v in figures.items()}
+            )
     return flat
 
 
