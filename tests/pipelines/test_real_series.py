@@ -71,9 +71,7 @@ def test_a_real_series_reaches_a_served_forecast_on_its_calendar(workspace, name
     params["ingest"].update(source())
     params["validate"].update(validation)
     params["train"].update(epochs=1)
-    params["evaluate"].update(
-        classical_weeks=0, require_beating_baselines=False
-    )
+    params["evaluate"].update(classical_weeks=0, require_beating_baselines=False)
     write_params(workspace, params)
     for stage in (ingest, validate, train, evaluate, package):
         assert stage.main([]) == 0, f"{name}: {stage.__name__}"
