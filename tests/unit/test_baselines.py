@@ -39,6 +39,10 @@ def test_the_reference_methods_repeat_the_last_value_and_season():
     assert found["seasonal_naive_week"].tolist() == [[13, 14, 15, 16, 17]]
     # a week longer than the model's window is left out: the same inputs the model sees
     assert set(reference_forecasts(inputs, 5, day=3, week=40)) == {"naive", "seasonal_naive_day"}
+    # monthly data: a day and a week are one step, the year is the season
+    monthly = reference_forecasts(inputs, 3, day=1, week=1, year=12)
+    assert set(monthly) == {"naive", "seasonal_naive_year"}
+    assert monthly["seasonal_naive_year"].tolist() == [[8, 9, 10]]
 
 
 def test_every_fitted_method_forecasts_every_origin_of_the_models_own_windows():

@@ -28,7 +28,7 @@ from forecasting.core.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
-REFERENCE = ("naive", "seasonal_naive_day", "seasonal_naive_week")
+REFERENCE = ("naive", "seasonal_naive_day", "seasonal_naive_week", "seasonal_naive_year")
 CACHE_FORMAT = "1"  # bump when what a cached file holds changes
 
 
@@ -55,16 +55,23 @@ def forecast_each(
 
 
 def reference_forecasts(
-    inputs: np.ndarray, horizon: int, day: int, week: int
+    inputs: np.ndarray, horizon: int, day: int, week: int, year: int = 0
 ) -> dict[str, np.ndarray]:
-    """Naive and seasonal naive (a day and a week back) on the model's own input windows ``[K, L]``.
+    """Naive and seasonal naive (a day, a week, a year back) on the model's own windows ``[K, L]``.
 
-    A seasonal one is left out when its season is a single step or longer than the window.
+    ``year`` is the yearly season of weekly and coarser data (52, 12, 4 steps; 0: none), where a
+    day and a week are one step. A seasonal one is left out when its season is a single step,
+    repeats a shorter one, or is longer than the window.
     """
     from statsforecast.models import Naive, SeasonalNaive
 
     models: list[Any] = [Naive(alias="naive")]
-    for name, season in (("seasonal_naive_day", day), ("seasonal_naive_week", week)):
+    seasons: tuple[tuple[str, int], ...] = (
+        ("seasonal_naive_day", day),
+        ("seasonal_naive_week", week),
+    )
+    seasons += (("seasonal_naive_year", year),) if year not in (day, week) else ()
+    for name, season in seasons:
         if 1 < season <= inputs.shape[1]:
             models.append(SeasonalNaive(season_length=season, alias=name))
     return forecast_each(models, inputs, horizon, n_jobs=1)  # no fitting: one process is fastest

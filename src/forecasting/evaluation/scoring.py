@@ -309,19 +309,23 @@ def method_forecasts(
     The model comes first, then each baseline; the bounds are at ``settings.levels``. The reference baselines read the model's own input windows; the fitted ones
     ``settings.weeks`` weeks before each origin, from the cache when nothing they read changed.
     """
+    from forecasting.core.auto_settings import main_season
     from forecasting.evaluation.baselines import cache_key, cached, reference_forecasts
     from forecasting.evaluation.classical import BOUND, fitted_forecasts
 
     config = model.config
     day, week, horizon = config.steps_per_day, config.steps_per_week, config.horizon
     forecasts: dict[str, np.ndarray] = {"model": model_forecasts(model, origins)}
-    forecasts |= reference_forecasts(origins.inputs.astype(np.float64), horizon, day, week)
-    history = history_before(splits, freq, settings.weeks * max(week, 1), 2, horizon, origins)
+    # weekly and coarser data: its yearly season (52, 12, 4 steps), four of them for the fits
+    year = main_season(freq) if week == 1 else 0
+    forecasts |= reference_forecasts(origins.inputs.astype(np.float64), horizon, day, week, year)
+    wanted = max(settings.weeks * max(week, 1), 4 * year) if settings.weeks else 0
+    history = history_before(splits, freq, wanted, 2, horizon, origins)
     if history is None:
         if settings.weeks:
             logger.warning("fitted baselines skipped: too little history before the test split")
         return forecasts, {}
-    seasons = sorted({day, week})
+    seasons = sorted({day, week, year} - {0})
     inputs = {"horizon": horizon, "seasons": seasons, "approx": settings.arima_approximation}
     key = cache_key(history, inputs | {"levels": list(settings.levels)})
     logger.info("fitted baselines at %d origins on %d steps each", *history.shape)
