@@ -166,6 +166,9 @@ class Package(Section):
     workers: int = Field(ge=1, le=64)
     access_log: bool
     tracing: bool
+    inference_log: str = Field(max_length=1000)
+    inference_log_max_bytes: int = Field(ge=4096)
+    inference_log_backups: int = Field(ge=0, le=1000)
 
     def service_environment(self) -> dict[str, str]:
         """The service's settings, as the ``FORECASTER_*`` variables the bento carries."""
@@ -176,6 +179,9 @@ class Package(Section):
             "FORECASTER_WORKERS": str(self.workers),
             "FORECASTER_ACCESS_LOG": "1" if self.access_log else "0",
             "FORECASTER_TRACING": "1" if self.tracing else "0",
+            "FORECASTER_INFERENCE_LOG": self.inference_log,
+            "FORECASTER_INFERENCE_LOG_MAX_BYTES": str(self.inference_log_max_bytes),
+            "FORECASTER_INFERENCE_LOG_BACKUPS": str(self.inference_log_backups),
         }
 
 

@@ -26,6 +26,7 @@ from forecasting.model.inference import RequestError, prepare_requests, run_mode
 from forecasting.model.network import load_model
 from forecasting.serving.batching import MicroBatcher
 from forecasting.serving.guard import InFlight, RequestGuard
+from forecasting.serving.inference_log import InferenceLog
 from forecasting.serving.schema import (
     ApiContract,
     BatchResponse,
@@ -84,6 +85,9 @@ class Forecaster:
         self.model = load_model(Path(stored.path), expected_sha256=metadata["weights_sha256"])
         self.model_version = str(metadata["model_version"])
         self.metadata = metadata
+        # Every served forecast, for monitoring (None when FORECASTER_INFERENCE_LOG is empty).
+        target = settings.log_target
+        self.inference_log = InferenceLog(target) if target is not None else None
         self.batcher = MicroBatcher(
             functools.partial(run_model, self.model),
             settings.batching,
@@ -101,7 +105,13 @@ class Forecaster:
         gc.freeze()
 
     async def _answer(
-        self, values: list[list[float]], ends: list[str], horizon: int | None, *, batch: bool
+        self,
+        values: list[list[float]],
+        ends: list[str],
+        horizon: int | None,
+        *,
+        batch: bool,
+        series_ids: list[str | None],
     ) -> Response:
         """A ``ForecastResponse`` (a list of them if ``batch``), or a 400 saying what to fix."""
         try:
@@ -111,21 +121,38 @@ class Forecaster:
             # would wrap it in a list).
             return JSONResponse({"error": str(err)}, status_code=400)
         output = await self.batcher.submit(prepared.windows, prepared.phases)
+        forecasts = to_forecasts(prepared, output, self.model.config.freq)
         answers = [
             {
                 "timestamps": r.timestamps,
                 "forecast": r.forecast,
                 "model_version": self.model_version,
             }
-            for r in to_forecasts(prepared, output, self.model.config.freq)
+            for r in forecasts
         ]
+        if self.inference_log is not None:  # queued only: written by the log's own thread
+            self.inference_log.record(
+                ends=ends,
+                series_ids=series_ids,
+                horizon=prepared.steps,
+                freq=self.model.config.freq,
+                model_version=self.model_version,
+                forecasts=[r.forecast for r in forecasts],
+                windows=prepared.windows,
+            )
         return _json_answer(answers if batch else answers[0])
 
     # Async APIs: validation and the (batched) forward pass run on the worker's event loop.
     @bentoml.api(route="/forecast", input_spec=REQUESTS.forecast, output_spec=ForecastResponse)
-    async def forecast(self, values: list[float], end: str, horizon: int | None = None) -> Response:
+    async def forecast(
+        self,
+        values: list[float],
+        end: str,
+        horizon: int | None = None,
+        series_id: str | None = None,
+    ) -> Response:
         """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
-        return await self._answer([values], [end], horizon, batch=False)
+        return await self._answer([values], [end], horizon, batch=False, series_ids=[series_id])
 
     @bentoml.api(route="/forecast_batch", input_spec=REQUESTS.batch, output_spec=BatchResponse)
     async def forecast_batch(
@@ -133,7 +160,11 @@ class Forecaster:
     ) -> Response:
         """Forecast many series at once: ``series`` is a list of ``{"values": [...], "end": "..."}``."""
         return await self._answer(
-            [item.values for item in series], [item.end for item in series], horizon, batch=True
+            [item.values for item in series],
+            [item.end for item in series],
+            horizon,
+            batch=True,
+            series_ids=[getattr(item, "series_id", None) for item in series],
         )
 
     @info_app.get("/metadata")
