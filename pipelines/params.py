@@ -185,6 +185,15 @@ class Package(Section):
         }
 
 
+class Monitor(Section):
+    max_error_ratio: float = Field(gt=1)
+    sustained_days: int = Field(ge=1, le=365)
+    drift_level: float = Field(gt=0)
+    on_trigger: Literal["local", "github", "none"]
+    retrain_command: str = Field(min_length=1)
+    workflow: str = Field(pattern=r"^[\w.-]+\.ya?ml$")
+
+
 class Tracking(Section):
     timeout_s: float = Field(gt=0, le=600)
     max_retries: int = Field(ge=0, le=10)
@@ -199,6 +208,7 @@ class Params(Section):
     train: Train
     evaluate: Evaluate
     package: Package
+    monitor: Monitor
 
     @model_validator(mode="after")
     def _train_fits_the_frequency(self) -> Params:

@@ -188,3 +188,14 @@ def test_no_test_mae_is_a_one_line_error():
     snapshot = _snapshot(days=14)
     with pytest.raises(ValueError, match="make run"):
         assess([], snapshot, FREQ, Expectation(None, None, {}, None, "none"), POLICY, {})
+
+
+def test_the_github_trigger_needs_gh_and_a_token(monkeypatch):
+    from forecasting.monitoring.dispatch import act, github_command
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="needs the gh CLI and GITHUB_TOKEN"):
+        act("github", "make retrain", "retrain.yml", "decayed")
+    assert github_command("retrain.yml", "v3 decayed") == [
+        "gh", "workflow", "run", "retrain.yml", "-f", "reason=v3 decayed",
+    ]  # fmt: skip
