@@ -12,7 +12,7 @@ TORCH_PIN := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage retrain-ci retrain-summary container container-push bench clean
+.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage monitor retrain retrain-ci retrain-summary container container-push bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,18 @@ history: $(STAMP) ## every promotion and rollback of the champion, oldest first
 
 lineage: $(STAMP) ## the chain behind the champion (VERSION=n for another); exit 1 on a broken link
 	@$(BIN)/python -m pipelines.ops.lineage $(if $(VERSION),--version $(VERSION))
+
+# The served champion against what happened (reports/monitor/); on a sustained decay it runs
+# monitor.on_trigger: `make retrain` here (MONITOR_TRIGGER=github dispatches retrain.yml,
+# MONITOR_TRIGGER=none only reports).
+monitor: $(STAMP) ## live error and input drift of the served champion from the inference log; retrain on a decay
+	$(BIN)/python -m pipelines.ops.monitor
+
+# New data in: ingest re-reads the source (a new snapshot only if its rows changed), then the
+# rest of the pipeline follows; the gate decides whether the new model replaces the champion.
+retrain: $(STAMP) ## re-ingest the source, then dvc repro (what monitor's local trigger runs)
+	$(BIN)/dvc repro --force --single-item ingest
+	$(BIN)/dvc repro
 
 # The retrain job of .github/workflows/retrain.yml, runnable here. PARAMS_OVERRIDES="train.epochs=40"
 # runs `dvc exp run -S ...` (the overrides land in params.yaml); the remote is used when configured.

@@ -7,6 +7,8 @@ Runs, in one go and on the same payload (the last test window of the default dat
   after the servers) and the median kept;
 * the **Bento** (`bentoml serve` of the packaged bento) driven by wrk (or, where wrk is
   not installed, an aiohttp client) at concurrency 1, 8 and 32: requests/s, p50, p99, errors;
+* the **inference log's cost**: the Bento at concurrency 32 with the log on and off, two
+  servers driven in turns (the ratio on/off);
 * the **peer**: `mlflow models serve` of the same registered champion at concurrency 32.
 
 Writes reports/bench/serve_load.json. Needs `make run` first. The client shares the machine's
@@ -244,6 +246,45 @@ def bento(
     return results, pairs
 
 
+def inference_log_cost(tag: str, body: str, rounds: int = 6) -> dict[str, object]:
+    """Requests/s at c=32 with the inference log on over with it off: two servers, alternated.
+
+    The servers run side by side (an idle one takes no CPU) and are driven in turns, seconds
+    apart, for the same reason as ``paired_rounds``; which goes first alternates (the first of
+    a pair measured up to ~20 % faster here), and the ratio is the geometric mean over an even
+    number of rounds, so that order cancels. The log goes to a temporary folder.
+    """
+    rounds += rounds % 2
+    with tempfile.TemporaryDirectory(prefix="inference-log-") as scratch:
+        log = Path(scratch) / "inference.jsonl"
+        on = {"FORECASTER_INFERENCE_LOG": str(log)}
+        off = {"FORECASTER_INFERENCE_LOG": ""}
+        with serve_bento(tag, environment=on) as logged, serve_bento(tag, environment=off) as plain:
+            pairs = []
+            for index in range(rounds):
+                rates = {}
+                order = [("off", plain), ("on", logged)]
+                for name, server in order if index % 2 else order[::-1]:  # neither always first
+                    url = f"{server.url}/forecast"
+                    if shutil.which("wrk") is not None:
+                        rates[name] = _wrk(url, body, 32, 3.0)["requests_per_s"]
+                    else:
+                        rates[name] = asyncio.run(_drive_aiohttp(url, body, 32, 2000))[
+                            "requests_per_s"
+                        ]
+                pairs.append({**rates, "ratio": rates["on"] / rates["off"]})
+                print(
+                    f"inference log: on {rates['on']:.0f}/s, off {rates['off']:.0f}/s", flush=True
+                )
+        time.sleep(1.0)  # the last flush (every 0.5 s) lands before the lines are counted
+        logged_lines = sum(1 for _ in log.open()) if log.is_file() else 0
+    return {
+        "rps_c32_log_on_vs_off": statistics.geometric_mean(p["ratio"] for p in pairs),
+        "rounds": pairs,
+        "records_written": logged_lines,
+    }
+
+
 def mlflow_peer(payload: dict[str, object], requests: int) -> dict[str, float]:
     """`mlflow models serve` of the champion (local env), driven at concurrency 32."""
     port = free_port()
@@ -308,6 +349,7 @@ def main() -> None:
     served, pairs = bento(manifest["bento_tag"], model, body, args.requests)
     rounds.append(in_process(model, body, repeats=500))
     print(f"in-process {rounds[-1]}", flush=True)
+    logging_cost = inference_log_cost(manifest["bento_tag"], body)
     peer = mlflow_peer(payload, max(args.requests // 5, 1000))
     rounds.append(in_process(model, body, repeats=500))
     print(f"in-process {rounds[-1]}", flush=True)
@@ -327,6 +369,8 @@ def main() -> None:
             at32["requests_per_s"] / limit["forecasts_per_s_batch32"]
         ),
         "paired_rounds": pairs,
+        # the inference log's cost: requests/s with it on over off (issue 22: at least 0.95)
+        "inference_log": logging_cost,
         "errors_c32": at32["errors"],
         "service_environment": bento_environment(manifest["bento_tag"]),
         "torch_threads": 1,
@@ -338,7 +382,9 @@ def main() -> None:
         f"p50 at c=1: {at1['p50_ms']:.2f} ms (in-process {limit['request_ms_batch1']:.2f} ms, "
         f"+{report['p50_c1_minus_in_process_ms']:.2f} ms) | c=32: {at32['requests_per_s']:.0f} req/s, "
         f"{report['rps_c32_vs_mlflow']:.2f}x mlflow models serve ({peer['requests_per_s']:.0f}), "
-        f"{report['rps_c32_vs_in_process_batched']:.2f}x the in-process batched limit | errors {at32['errors']} -> {OUTPUT}"
+        f"{report['rps_c32_vs_in_process_batched']:.2f}x the in-process batched limit | "
+        f"inference log on/off {logging_cost['rps_c32_log_on_vs_off']:.3f} | "
+        f"errors {at32['errors']} -> {OUTPUT}"
     )
 
 

@@ -175,6 +175,9 @@ class Package(Section):
     workers: int = Field(ge=1, le=64)
     access_log: bool
     tracing: bool
+    inference_log: str = Field(max_length=1000)
+    inference_log_max_bytes: int = Field(ge=4096)
+    inference_log_backups: int = Field(ge=0, le=1000)
 
     def service_environment(self) -> dict[str, str]:
         """The service's settings, as the ``FORECASTER_*`` variables the bento carries."""
@@ -185,7 +188,19 @@ class Package(Section):
             "FORECASTER_WORKERS": str(self.workers),
             "FORECASTER_ACCESS_LOG": "1" if self.access_log else "0",
             "FORECASTER_TRACING": "1" if self.tracing else "0",
+            "FORECASTER_INFERENCE_LOG": self.inference_log,
+            "FORECASTER_INFERENCE_LOG_MAX_BYTES": str(self.inference_log_max_bytes),
+            "FORECASTER_INFERENCE_LOG_BACKUPS": str(self.inference_log_backups),
         }
+
+
+class Monitor(Section):
+    max_error_ratio: float = Field(gt=1)
+    sustained_days: int = Field(ge=1, le=365)
+    drift_level: float = Field(gt=0)
+    on_trigger: Literal["local", "github", "none"]
+    retrain_command: str = Field(min_length=1)
+    workflow: str = Field(pattern=r"^[\w.-]+\.ya?ml$")
 
 
 class Tracking(Section):
@@ -202,6 +217,7 @@ class Params(Section):
     train: Train
     evaluate: Evaluate
     package: Package
+    monitor: Monitor
     # "section.key" -> the value an ``auto`` became (``core.auto_settings``), for logs and reports
     _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
 

@@ -1,6 +1,7 @@
 """The library's dependency rules, read from the import statements of every module.
 
-core <- data <- model <- training / evaluation / registry <- serving <- pipelines: a package
+core <- data <- model <- training / evaluation / registry <- serving <- monitoring <- pipelines
+(monitoring reads the serving log's format; serving never imports monitoring): a package
 imports only from its own layer or below, the packages of one layer never form a cycle, core/
 and data/ never import torch or mlflow (ingest and validate must not pay for them), and the
 Bento ships every module its service imports.
@@ -19,6 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "forecasting"
 LAYER = {"core": 0, "data": 1, "model": 2, "training": 3, "evaluation": 3, "registry": 3}
 LAYER["serving"] = 4
+LAYER["monitoring"] = 5
 HEAVY = ("torch", "mlflow")
 
 
@@ -154,6 +156,7 @@ def test_the_bento_ships_every_module_its_service_imports():
         ("forecasting.data.bad", "from forecasting.model.network import ModelConfig\n", "layer"),
         ("forecasting.model.bad", "from pipelines.params import Params\n", "layer"),
         ("forecasting.registry.bad", "from forecasting.serving import bento\n", "layer"),
+        ("forecasting.serving.bad", "from forecasting.monitoring import trigger\n", "layer"),
     ],
 )
 def test_the_rules_catch_a_broken_import(tmp_path, module, source, expected):

@@ -59,6 +59,9 @@ def test_retrain_runs_on_schedule_dispatch_and_pipeline_changes():
     triggers = workflow["on"]
     assert {"schedule", "workflow_dispatch", "push"} <= set(triggers)
     assert "params" in triggers["workflow_dispatch"]["inputs"]
+    # make monitor's trigger: `gh workflow run retrain.yml -f reason=...` or an API dispatch
+    assert "reason" in triggers["workflow_dispatch"]["inputs"]
+    assert triggers["repository_dispatch"]["types"] == ["monitor-decay"]
     assert {"params.yaml", "dvc.yaml", "pipelines/**", "src/**"} <= set(triggers["push"]["paths"])
 
 

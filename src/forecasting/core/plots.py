@@ -236,3 +236,54 @@ def coverage_by_lead(coverage: Mapping[str, Sequence[float]], path: Path) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def live_vs_expected(
+    days: Sequence[pd.Timestamp],
+    live: Sequence[float],
+    naive: Sequence[float],
+    alarms: Sequence[bool],
+    expected: float,
+    limit: float,
+    leads: tuple[Sequence[int], Sequence[float], Sequence[float | None]],
+    title: str,
+    path: Path,
+    unit: str = "",
+) -> None:
+    """Live MAE by day against the test MAE and the trigger's limit; and by lead time.
+
+    Args:
+        days: each judged day.
+        live: the served model's MAE on each day.
+        naive: seasonal naive's MAE on the same targets.
+        alarms: whether each day alarmed (marked in red).
+        expected: the champion's test MAE.
+        limit: the live MAE that counts as decayed (test MAE x the ratio).
+        leads: (lead times, live MAE at each, test MAE at each or None).
+        title: the figure's title.
+        path: where the PNG goes.
+        unit: the values' unit, for the axes.
+
+    """
+    plt = _pyplot()
+    figure, (by_day, by_lead) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=(3, 2))
+    by_day.plot(days, live, marker="o", markersize=3, label="live MAE (served model)")
+    by_day.plot(days, naive, linestyle="--", color="grey", label="seasonal naive, same targets")
+    by_day.axhline(expected, color="tab:green", label=f"test MAE ({expected:.4g})")
+    by_day.axhline(limit, color="tab:red", linestyle=":", label=f"trigger limit ({limit:.4g})")
+    flagged = [(d, v) for d, v, a in zip(days, live, alarms, strict=True) if a]
+    if flagged:
+        by_day.scatter(*zip(*flagged, strict=True), color="tab:red", zorder=3, label="alarm day")
+    by_day.set(xlabel="day of the forecast's origin", ylabel=_labelled("MAE", unit), title=title)
+    by_day.tick_params(axis="x", labelrotation=30)
+    by_day.legend(fontsize=8)
+    steps, live_by_lead, test_by_lead = leads
+    by_lead.plot(steps, live_by_lead, label="live")
+    if any(v is not None for v in test_by_lead):
+        by_lead.plot(steps, [np.nan if v is None else v for v in test_by_lead], label="test")
+    by_lead.set(xlabel="lead time (steps)", ylabel=_labelled("MAE", unit), title="By lead time")
+    by_lead.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -262,23 +262,40 @@ def wait_until_ready(
         time.sleep(0.25)
 
 
-def serve_command(tag: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+def serve_command(
+    tag: str, host: str, port: int, environment: Mapping[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The `bentoml serve` command line and environment that serve bento ``tag`` as built.
 
-    The environment adds the bento's own settings and pins the packed model (see
-    ``packed_model_tag``), so a local server behaves like the container.
+    The environment adds the bento's own settings, then ``environment`` (overrides), and pins
+    the packed model (see ``packed_model_tag``), so a local server behaves like the container.
+    A relative inference log path is made absolute against the caller's working directory
+    (the repository root for ``make serve``), where ``make monitor`` looks for it.
     """
     bentoml_cli = Path(sys.executable).with_name("bentoml")
     argv = [str(bentoml_cli), "serve", tag, "--host", host, "--port", str(port)]
-    env = {**os.environ, **bento_environment(tag), "FORECASTER_MODEL_TAG": packed_model_tag(tag)}
+    env = {
+        **os.environ,
+        **bento_environment(tag),
+        **(environment or {}),
+        "FORECASTER_MODEL_TAG": packed_model_tag(tag),
+    }
+    log = env.get(VARIABLES["inference_log"], "").strip()
+    if log and not Path(log).is_absolute():
+        env[VARIABLES["inference_log"]] = str(Path.cwd() / log)
     return argv, env
 
 
 @contextlib.contextmanager
 def serve_bento(
-    tag: str, timeout_s: float = 90.0, port: int | None = None
+    tag: str,
+    timeout_s: float = 90.0,
+    port: int | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> Iterator[RunningBento]:
     """Run `bentoml serve <tag>` on loopback until the block ends; waits for ``/readyz``.
+
+    ``environment`` overrides the bento's ``FORECASTER_*`` settings (``serve_command``).
 
     The server and its workers die with this process, ``kill -9`` included (``start_owned``).
 
@@ -291,7 +308,7 @@ def serve_bento(
         require_free_port("127.0.0.1", port)
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    argv, env = serve_command(tag, "127.0.0.1", port)
+    argv, env = serve_command(tag, "127.0.0.1", port, environment)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bentoml-serve-{port}.log"
     with log.open("wb") as sink:
         owned = start_owned(argv, env, sink)

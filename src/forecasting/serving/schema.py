@@ -90,6 +90,7 @@ class ForecastRequest(bentoml.IODescriptor):
     end: Timestamp
     horizon: Horizon = None
     levels: list[float] | None = None
+    series_id: str | None = None
 
 
 class SeriesItem(BaseModel):
@@ -99,6 +100,7 @@ class SeriesItem(BaseModel):
 
     values: Values
     end: Timestamp
+    series_id: str | None = None
 
 
 class BatchRequest(bentoml.IODescriptor):
@@ -231,6 +233,19 @@ def _unique_no_default(schema: dict[str, Any]) -> None:
     schema["uniqueItems"] = True
 
 
+# Optional, not nullable (OpenAPI 3.0 has no null): which series this is, for the inference log.
+SeriesId: Any = Annotated[
+    str,
+    Strict(),
+    Field(
+        min_length=1,
+        max_length=200,
+        description="the series' name, recorded in the inference log (optional)",
+        json_schema_extra=_no_default,
+    ),
+]
+
+
 class _StrictRequest(bentoml.IODescriptor):
     model_config = ConfigDict(extra="forbid")
 
@@ -305,7 +320,12 @@ def request_specs(shape: ModelShape) -> RequestSpecs:
         ),
     ]
     series = create_model(
-        "SeriesItem", __base__=_StrictItem, __doc__="One series of a batch.", values=values, end=end
+        "SeriesItem",
+        __base__=_StrictItem,
+        __doc__="One series of a batch.",
+        values=values,
+        end=end,
+        series_id=(SeriesId, None),
     )
     forecast = create_model(
         "ForecastRequest",
@@ -315,6 +335,7 @@ def request_specs(shape: ModelShape) -> RequestSpecs:
         end=end,
         horizon=(horizon, None),
         levels=(levels, None),
+        series_id=(SeriesId, None),
     )
     batch = create_model(
         "BatchRequest",

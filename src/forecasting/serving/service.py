@@ -28,6 +28,7 @@ from forecasting.model.intervals import interval_bounds, load_calibration
 from forecasting.model.network import load_model
 from forecasting.serving.batching import MicroBatcher
 from forecasting.serving.guard import InFlight, RequestGuard
+from forecasting.serving.inference_log import InferenceLog
 from forecasting.serving.schema import (
     ApiContract,
     BatchResponse,
@@ -89,6 +90,9 @@ class Forecaster:
         self.calibration = load_calibration(Path(stored.path))
         self.model_version = str(metadata["model_version"])
         self.metadata = metadata
+        # Every served forecast, for monitoring (None when FORECASTER_INFERENCE_LOG is empty).
+        target = settings.log_target
+        self.inference_log = InferenceLog(target) if target is not None else None
         self.batcher = MicroBatcher(
             functools.partial(run_model, self.model),
             settings.batching,
@@ -113,6 +117,7 @@ class Forecaster:
         levels: list[float] | None,
         *,
         batch: bool,
+        series_ids: list[str | None],
     ) -> Response:
         """A ``ForecastResponse`` (a list of them if ``batch``), or a 400 saying what to fix."""
         try:
@@ -123,13 +128,14 @@ class Forecaster:
             # would wrap it in a list).
             return JSONResponse({"error": str(err)}, status_code=400)
         output = await self.batcher.submit(prepared.windows, prepared.phases)
+        forecasts = to_forecasts(prepared, output, self.model.config.freq)
         answers: list[dict[str, Any]] = [
             {
                 "timestamps": r.timestamps,
                 "forecast": r.forecast,
                 "model_version": self.model_version,
             }
-            for r in to_forecasts(prepared, output, self.model.config.freq)
+            for r in forecasts
         ]
         if chosen and self.calibration is not None:
             bounds = interval_bounds(
@@ -138,6 +144,16 @@ class Forecaster:
             for row, answer in enumerate(answers):
                 answer["lower"] = {k: lo[row].tolist() for k, (lo, _) in bounds.items()}
                 answer["upper"] = {k: hi[row].tolist() for k, (_, hi) in bounds.items()}
+        if self.inference_log is not None:  # queued only: written by the log's own thread
+            self.inference_log.record(
+                ends=ends,
+                series_ids=series_ids,
+                horizon=prepared.steps,
+                freq=self.model.config.freq,
+                model_version=self.model_version,
+                forecasts=[r.forecast for r in forecasts],
+                windows=prepared.windows,
+            )
         return _json_answer(answers if batch else answers[0])
 
     def _levels(self, levels: list[float] | None) -> list[float]:
@@ -154,10 +170,17 @@ class Forecaster:
     # Async APIs: validation and the (batched) forward pass run on the worker's event loop.
     @bentoml.api(route="/forecast", input_spec=REQUESTS.forecast, output_spec=ForecastResponse)
     async def forecast(
-        self, values: list[float], end: str, horizon: int | None = None, levels: Levels = None
+        self,
+        values: list[float],
+        end: str,
+        horizon: int | None = None,
+        levels: Levels = None,
+        series_id: str | None = None,
     ) -> Response:
         """Forecast one series from its last ``input_length`` values; ``end`` is the last one's time."""
-        return await self._answer([values], [end], horizon, levels, batch=False)
+        return await self._answer(
+            [values], [end], horizon, levels, batch=False, series_ids=[series_id]
+        )
 
     @bentoml.api(route="/forecast_batch", input_spec=REQUESTS.batch, output_spec=BatchResponse)
     async def forecast_batch(
@@ -170,6 +193,7 @@ class Forecaster:
             horizon,
             levels,
             batch=True,
+            series_ids=[getattr(item, "series_id", None) for item in series],
         )
 
     @info_app.get("/metadata")

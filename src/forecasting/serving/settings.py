@@ -13,9 +13,11 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from forecasting.serving.batching import BatchingConfig
+from forecasting.serving.inference_log import LogTarget
 
 # field -> the environment variable that sets it
 VARIABLES = {
@@ -26,6 +28,9 @@ VARIABLES = {
     "workers": "FORECASTER_WORKERS",
     "access_log": "FORECASTER_ACCESS_LOG",
     "tracing": "FORECASTER_TRACING",
+    "inference_log": "FORECASTER_INFERENCE_LOG",
+    "inference_log_max_bytes": "FORECASTER_INFERENCE_LOG_MAX_BYTES",
+    "inference_log_backups": "FORECASTER_INFERENCE_LOG_BACKUPS",
 }
 _TRUE, _FALSE = frozenset({"1", "true", "yes"}), frozenset({"0", "false", "no", ""})
 
@@ -46,12 +51,25 @@ class ServiceSettings:
     workers: int = 2  # server processes, each with its own model and batcher
     access_log: bool = False  # a log line per request
     tracing: bool = False  # BentoML's OpenTelemetry spans per request
+    # JSONL of every served forecast ("" = off); relative paths are the server's working dir's.
+    inference_log: str = "logs/inference.jsonl"
+    inference_log_max_bytes: int = 67108864  # rotate past 64 MiB (~25k records) ...
+    inference_log_backups: int = 10  # ... keeping this many rotated files
 
     def __post_init__(self) -> None:
         for name, low in (("max_batch_size", 1), ("max_wait_ms", 0), ("max_body_bytes", 1024)):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= low):
                 raise SettingsError(f"{VARIABLES[name]} must be a number >= {low}, got {value}")
+        if self.inference_log_max_bytes < 4096:
+            raise SettingsError(
+                f"{VARIABLES['inference_log_max_bytes']} must be >= 4096 (a record is ~2 KB), "
+                f"got {self.inference_log_max_bytes}"
+            )
+        if self.inference_log_backups < 0:
+            raise SettingsError(
+                f"{VARIABLES['inference_log_backups']} must be >= 0, got {self.inference_log_backups}"
+            )
         if self.workers < 1:
             raise SettingsError(f"{VARIABLES['workers']} must be >= 1, got {self.workers}")
 
@@ -59,6 +77,15 @@ class ServiceSettings:
     def batching(self) -> BatchingConfig:
         """The micro-batcher's part of the settings."""
         return BatchingConfig(self.max_batch_size, self.max_wait_ms)
+
+    @property
+    def log_target(self) -> LogTarget | None:
+        """Where the inference log goes, or None when it is off."""
+        if not self.inference_log.strip():
+            return None
+        return LogTarget(
+            Path(self.inference_log), self.inference_log_max_bytes, self.inference_log_backups
+        )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
