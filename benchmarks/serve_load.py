@@ -285,6 +285,34 @@ def inference_log_cost(tag: str, body: str, rounds: int = 6) -> dict[str, object
     }
 
 
+def levels_cost(tag: str, body: str, rounds: int = 6) -> dict[str, object]:
+    """Requests/s at c=32 asking for 80 and 95 % intervals over asking for none, one server.
+
+    Alternated by rounds, which goes first alternating too (see ``inference_log_cost``); the
+    ratio is the geometric mean over an even number of rounds.
+    """
+    rounds += rounds % 2
+    with_levels = json.dumps({**json.loads(body), "levels": [80, 95]})
+    with serve_bento(tag) as server:
+        url, pairs = f"{server.url}/forecast", []
+        for index in range(rounds):
+            rates = {}
+            order = [("plain", body), ("levels", with_levels)]
+            for name, payload in order if index % 2 else order[::-1]:
+                if shutil.which("wrk") is not None:
+                    rates[name] = _wrk(url, payload, 32, 3.0)["requests_per_s"]
+                else:
+                    rates[name] = asyncio.run(_drive_aiohttp(url, payload, 32, 2000))[
+                        "requests_per_s"
+                    ]
+            pairs.append({**rates, "ratio": rates["levels"] / rates["plain"]})
+            print(f"levels: {rates['levels']:.0f}/s, none {rates['plain']:.0f}/s", flush=True)
+    return {
+        "rps_c32_levels_vs_none": statistics.geometric_mean(p["ratio"] for p in pairs),
+        "rounds": pairs,
+    }
+
+
 def mlflow_peer(payload: dict[str, object], requests: int) -> dict[str, float]:
     """`mlflow models serve` of the champion (local env), driven at concurrency 32."""
     port = free_port()
@@ -350,6 +378,7 @@ def main() -> None:
     rounds.append(in_process(model, body, repeats=500))
     print(f"in-process {rounds[-1]}", flush=True)
     logging_cost = inference_log_cost(manifest["bento_tag"], body)
+    intervals_cost = levels_cost(manifest["bento_tag"], body)
     peer = mlflow_peer(payload, max(args.requests // 5, 1000))
     rounds.append(in_process(model, body, repeats=500))
     print(f"in-process {rounds[-1]}", flush=True)
@@ -371,6 +400,8 @@ def main() -> None:
         "paired_rounds": pairs,
         # the inference log's cost: requests/s with it on over off (issue 22: at least 0.95)
         "inference_log": logging_cost,
+        # prediction intervals' cost: requests/s with levels [80, 95] over none (issue 21: >= 0.9)
+        "intervals": intervals_cost,
         "errors_c32": at32["errors"],
         "service_environment": bento_environment(manifest["bento_tag"]),
         "torch_threads": 1,
@@ -384,6 +415,7 @@ def main() -> None:
         f"{report['rps_c32_vs_mlflow']:.2f}x mlflow models serve ({peer['requests_per_s']:.0f}), "
         f"{report['rps_c32_vs_in_process_batched']:.2f}x the in-process batched limit | "
         f"inference log on/off {logging_cost['rps_c32_log_on_vs_off']:.3f} | "
+        f"levels/none {intervals_cost['rps_c32_levels_vs_none']:.3f} | "
         f"errors {at32['errors']} -> {OUTPUT}"
     )
 

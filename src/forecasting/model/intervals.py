@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from forecasting.core.artifacts import CALIBRATION_FILE
 from forecasting.core.levels import MAX_LEVEL, MIN_LEVEL, level_key
@@ -43,11 +43,24 @@ class Calibration(BaseModel):
     windows: int
     levels: list[float]
     quantiles: list[list[float]]  # [horizon][len(levels)]
+    _arrays: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
 
     def half_widths(self, level: float) -> np.ndarray:
-        """``[horizon]`` scaled half-widths of a ``level`` % interval (interpolated on the grid)."""
-        table = np.asarray(self.quantiles)  # [H, G]
-        return np.array([np.interp(level, self.levels, row) for row in table])
+        """``[horizon]`` scaled half-widths of a ``level`` % interval (interpolated on the grid).
+
+        Vectorised over the leads: it runs on every request that asks for intervals.
+        """
+        table, grid = self._table()
+        right = int(np.clip(np.searchsorted(grid, level), 1, len(grid) - 1))
+        share = (level - grid[right - 1]) / (grid[right] - grid[right - 1])
+        half: np.ndarray = table[:, right - 1] * (1 - share) + table[:, right] * share
+        return half
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray]:
+        """The quantiles ``[H, G]`` and the level grid as arrays, built once per calibration."""
+        if self._arrays is None:
+            self._arrays = (np.asarray(self.quantiles), np.asarray(self.levels))
+        return self._arrays
 
 
 def window_scale(windows: np.ndarray) -> np.ndarray:
