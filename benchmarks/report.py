@@ -81,6 +81,14 @@ ABOUT = {
         "re-run where only the model changed pays. The serial rows time each part of one "
         "origin's fits in one process (CPU seconds).",
     ),
+    "real_series": (
+        "Real series on the auto settings",
+        "`benchmarks/real_series.py` runs five real series shipped by statsmodels and pmdarima "
+        "through ingest → evaluate with only the source, columns, frequency and gap handling "
+        "set (the rest `auto` or default): the derived window / horizon / patch / seasonal lag "
+        "/ origin step, the model's test MAE, the best baseline's and the gate's verdict "
+        "(against the gated baselines, naive and seasonal naive). The last run is shown.",
+    ),
 }
 
 
@@ -220,6 +228,27 @@ def serve_load(runs: list[Run]) -> list[str]:
     )  # fmt: skip
 
 
+def real_series(runs: list[Run]) -> list[str]:
+    """One row per series of the latest run: derived settings, MAEs and the verdict."""
+    lines = [
+        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict |",
+        "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for result in runs[-1].get("results", []):
+        settings = result.get("settings", {})
+        shape = " / ".join(
+            str(settings.get(key, "—"))
+            for key in ("input_length", "horizon", "patch_length", "seasonal_lag", "origin_step")
+        )
+        verdict = "promoted" if result.get("promoted") else "not promoted"
+        lines.append(
+            f"| {result['series']} | {shape} | {number(result.get('model_mae'), 3)} | "
+            f"{result.get('best_baseline')} {number(result.get('best_baseline_mae'), 3)} | "
+            f"{verdict} |"
+        )
+    return lines
+
+
 def evaluate_cost(runs: list[Run]) -> list[str]:
     """Per-origin costs and their ratios to the model's scoring, one column per run."""
 
@@ -248,6 +277,7 @@ RENDERERS: dict[str, Callable[[list[Run]], list[str]]] = {
     "data_scale": data_scale,
     "serve_load": serve_load,
     "evaluate_cost": evaluate_cost,
+    "real_series": real_series,
 }
 
 

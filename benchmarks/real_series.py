@@ -1,0 +1,139 @@
+"""Real series of five frequencies through ingest → evaluate on the `auto` settings, default training.
+
+The same series as ``tests/pipelines/test_real_series.py`` (shipped inside statsmodels and
+pmdarima), but with the default epochs and every baseline on: for each, the settings derived from
+its frequency, the model's test MAE, the best baseline's, and the gate's verdict. Writes
+``reports/bench/real_series.json`` and prints the table ``docs/model.md`` quotes.
+
+    python benchmarks/real_series.py            # about 10 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "src"), str(REPO)]
+
+from benchmarks._meta import run_metadata  # noqa: E402
+from tests.conftest import copy_pipeline_files, reset_tracking_state  # noqa: E402
+
+SITE = Path(pd.__file__).resolve().parents[1]
+
+
+def _co2() -> dict:
+    shutil.copy(SITE / "statsmodels" / "datasets" / "co2" / "co2.csv", "co2.csv")
+    return {
+        "source": "co2.csv",
+        "columns": {"timestamp": "date", "value": "co2", "series_id": None},
+        "timestamp_format": "%Y%m%d",
+    }
+
+
+def _pmdarima(name: str, freq: str, start: str) -> Callable[[], dict]:
+    def write() -> dict:
+        import pmdarima.datasets as datasets
+
+        values = getattr(datasets, f"load_{name}")(as_series=False)
+        stamps = pd.date_range(start, periods=len(values), freq=freq)
+        pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(f"{name}.csv", index=False)
+        return {"source": f"{name}.csv", "columns": {"timestamp": "timestamp", "value": "value"}}
+
+    return write
+
+
+SERIES = {
+    "co2 (weekly, W-SAT)": ("W-SAT", "ppm", _co2, {"on_missing": "fill", "max_fill_steps": 20}),
+    "wineind (monthly, MS)": ("MS", "litres", _pmdarima("wineind", "MS", "1980-01-01"), {}),
+    "woolyrnq (quarterly, QS)": ("QS", "tonnes", _pmdarima("woolyrnq", "QS", "1965-01-01"), {}),
+    "msft (business days, B)": ("B", "USD", lambda: {"source": "builtin:msft"}, {"on_gap": "fill"}),
+    "taylor (30min, default)": ("30min", "MW", lambda: {"source": "builtin:taylor"}, {}),
+}
+
+
+@contextlib.contextmanager
+def _workspace() -> Iterator[Path]:
+    previous = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="real-series-") as scratch:
+        root = Path(scratch)
+        copy_pipeline_files(root)
+        os.chdir(root)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        try:
+            yield root
+        finally:
+            os.chdir(previous)
+
+
+def run_one(name: str) -> dict:
+    """One series through ingest → evaluate; its derived settings, MAEs and verdict."""
+    from pipelines import evaluate, ingest, train, validate
+
+    freq, unit, source, validation = SERIES[name]
+    with _workspace() as root:
+        reset_tracking_state()
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        params["base"].update(freq=freq, unit=unit)
+        params["ingest"].update(source())
+        params["validate"].update(validation)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        for stage in (ingest, validate, train, evaluate):
+            if stage.main([]) != 0:
+                return {"series": name, "failed": stage.__name__}
+        settings = json.loads(Path("reports/train/settings.json").read_text())["auto"]
+        metrics = json.loads(Path("reports/evaluate/metrics.json").read_text())
+        decision = json.loads(Path("reports/evaluate/promotion.json").read_text())
+    baselines = {n: float(m["mae"]) for n, m in metrics["baselines"].items()}
+    best = min(baselines, key=baselines.__getitem__)
+    return {
+        "series": name,
+        "settings": {k.split(".")[-1]: v for k, v in settings.items()},
+        "origins": metrics.get("origins"),
+        "model_mae": float(metrics["model"]["mae"]),
+        "best_baseline": best,
+        "best_baseline_mae": baselines[best],
+        "baselines": baselines,
+        "promoted": bool(decision["promoted"]),
+        "reason": decision["reason"],
+    }
+
+
+def main() -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    results = [run_one(name) for name in SERIES]
+    out = REPO / "reports" / "bench" / "real_series.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": run_metadata(), "results": results}, indent=2) + "\n")
+    print(
+        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict |"
+    )
+    print("|---|---|---|---|---|")
+    for r in results:
+        if "failed" in r:
+            print(f"| {r['series']} | failed in {r['failed']} | | | |")
+            continue
+        s = r["settings"]
+        shape = " / ".join(
+            str(s.get(k, ""))
+            for k in ("input_length", "horizon", "patch_length", "seasonal_lag", "origin_step")
+        )
+        verdict = "promoted" if r["promoted"] else "not promoted"
+        print(
+            f"| {r['series']} | {shape} | {r['model_mae']:.4g} | {r['best_baseline']} "
+            f"{r['best_baseline_mae']:.4g} | {verdict} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
