@@ -12,7 +12,7 @@ TORCH_PIN := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 # Stages run `python -m pipelines.<stage>`: put the venv first so `python` is its python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage monitor retrain retrain-ci retrain-summary container container-push bench clean
+.PHONY: help setup run repro test test-fast lint typecheck ui mlflow-server serve rollback history lineage monitor retrain tune retrain-ci retrain-summary container container-push bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,6 +92,11 @@ monitor: $(STAMP) ## live error and input drift of the served champion from the 
 retrain: $(STAMP) ## re-ingest the source, then dvc repro (what monitor's local trigger runs)
 	$(BIN)/dvc repro --force --single-item ingest
 	$(BIN)/dvc repro
+
+# Chooses train settings on the validation split (never test); then `make run` evaluates the choice.
+tune: $(STAMP) ## grid over params.yaml's tune.grid, scored by validation MAE; writes the best into train
+	$(BIN)/dvc repro validate
+	$(BIN)/python -m pipelines.ops.tune
 
 # The retrain job of .github/workflows/retrain.yml, runnable here. PARAMS_OVERRIDES="train.epochs=40"
 # runs `dvc exp run -S ...` (the overrides land in params.yaml); the remote is used when configured.

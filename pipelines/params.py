@@ -208,6 +208,26 @@ class Tracking(Section):
     max_retries: int = Field(ge=0, le=10)
 
 
+# Train keys a grid may not vary: where a run executes, or what the logged model offers.
+UNTUNABLE = frozenset({"device", "resume", "interval_levels"})
+
+
+class Tune(Section):
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    write: bool
+
+    @field_validator("grid")
+    @classmethod
+    def _train_keys(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        unknown = sorted(set(grid) - set(Train.model_fields) | set(grid) & UNTUNABLE)
+        if unknown:
+            raise ValueError(f"tune.grid keys must be train keys to tune, not {unknown}")
+        empty = sorted(key for key, values in grid.items() if not values)
+        if empty:
+            raise ValueError(f"tune.grid.{empty[0]} lists no value to try")
+        return grid
+
+
 class Params(Section):
     base: Base
     paths: Paths
@@ -218,6 +238,7 @@ class Params(Section):
     evaluate: Evaluate
     package: Package
     monitor: Monitor
+    tune: Tune
     # "section.key" -> the value an ``auto`` became (``core.auto_settings``), for logs and reports
     _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
 

@@ -55,6 +55,18 @@ def model_keys(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
     return keys
 
 
+def read_as_mapping(model: type[BaseModel], key: str) -> bool:
+    """Whether dotted ``key`` is a ``dict[...]`` field of ``model`` (not a nested section)."""
+    import typing
+
+    *parents, name = key.split(".")
+    for part in parents:
+        fields = {f.alias or n: f for n, f in model.model_fields.items()}
+        model = fields[part].annotation  # type: ignore[assignment]
+    fields = {f.alias or n: f for n, f in model.model_fields.items()}
+    return name in fields and typing.get_origin(fields[name].annotation) is dict
+
+
 def yaml_keys(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Dotted key -> value of every key in a loaded params.yaml, sections included."""
     keys: dict[str, Any] = {}
@@ -94,6 +106,13 @@ def params_problems(text: str, params_model: type[BaseModel] = Params) -> list[s
     """What is wrong between a params.yaml ``text`` and the param models."""
     data = yaml.safe_load(text)
     in_yaml, read = yaml_keys(data), model_keys(params_model)
+    # a free-form mapping (tune.grid: train keys -> values) is read whole, its entries included
+    free = [
+        key
+        for key in read
+        if isinstance(in_yaml.get(key), dict) and read_as_mapping(params_model, key)
+    ]
+    in_yaml = {k: v for k, v in in_yaml.items() if not any(k.startswith(f"{f}.") for f in free)}
     comments = commented_keys(text)
     problems = [
         f"{key}: read by the code but not in params.yaml" for key in read.keys() - in_yaml.keys()
@@ -153,7 +172,8 @@ def default_problems(classes: list[type], data: dict[str, Any]) -> list[str]:
     """Defaults of ``classes`` that differ from the params.yaml key of the same name."""
     by_name: dict[str, list[Any]] = {}
     for key, value in yaml_keys(data).items():
-        if not isinstance(value, dict):
+        # the tuning grid lists values to try, not defaults
+        if not isinstance(value, dict) and not key.startswith("tune.grid."):
             by_name.setdefault(key.rsplit(".", 1)[-1], []).append((key, value))
     problems = []
     for cls in classes:
