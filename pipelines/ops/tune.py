@@ -1,8 +1,8 @@
 """tune: a grid over train settings, scored on the validation split only (``make tune``).
 
 Reads the ``tune`` section of params.yaml (``grid``: train keys and the values to try). Each
-point trains a fresh model on the training windows and is scored by its validation MAE at
-rolling origins; the test split is never read. Logs a parent MLflow run ``tune`` with one child
+point trains a fresh model per seed of ``tune.seeds`` on the training windows and is scored by
+its mean validation MAE at rolling origins; the test split is never read. Logs a parent MLflow run ``tune`` with one child
 run per point, writes ``reports/tune/tune.json`` and ``tune.md`` (the table, best first) and,
 with ``tune.write: true``, the chosen values into params.yaml's ``train`` section (comments
 kept), so the next ``dvc repro`` trains and evaluates that choice once. Not a DVC stage.
@@ -32,26 +32,29 @@ PARAMS_FILE = Path("params.yaml")  # what `make tune` writes the choice into
 
 
 def score_point(params: Params, splits: Splits, point: dict[str, Any]) -> dict[str, Any]:
-    """Train one grid point; its validation MAE, or why it cannot be trained."""
+    """Train one grid point once per ``tune.seeds``; its mean validation MAE, or why not."""
     settings = params.train.model_copy(update=point)
     problems = train_fits_freq(settings, params.base.freq)
     if problems:
         return {**point, "val_mae": None, "note": "; ".join(problems)}
-    chosen = params.model_copy(update={"train": settings})
-    config = model_config(chosen)
-    windows = (params.base.freq, config.input_length, config.horizon)
-    started = time.monotonic()
-    result = train_model(
-        config,
-        training_config(chosen),
-        RunSettings(device=settings.device, checkpoint_dir=None, resume=False),
-        training_windows(splits, *windows),
-        validation_windows(splits, *windows),
-    )
+    started, by_seed = time.monotonic(), []
+    for seed in params.tune.seeds:
+        base = params.base.model_copy(update={"seed": seed})
+        chosen = params.model_copy(update={"train": settings, "base": base})
+        config = model_config(chosen)
+        windows = (params.base.freq, config.input_length, config.horizon)
+        result = train_model(
+            config,
+            training_config(chosen),
+            RunSettings(device=settings.device, checkpoint_dir=None, resume=False),
+            training_windows(splits, *windows),
+            validation_windows(splits, *windows),
+        )
+        by_seed.append(round(float(result.kept.val_mae), 3))
     return {
         **point,
-        "val_mae": round(float(result.kept.val_mae), 3),
-        "kept_epoch": result.kept_epoch,
+        "val_mae": round(sum(by_seed) / len(by_seed), 3),
+        "val_mae_by_seed": dict(zip(params.tune.seeds, by_seed, strict=True)),
         "seconds": round(time.monotonic() - started, 1),
     }
 

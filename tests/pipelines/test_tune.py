@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipelines import ingest, validate
@@ -20,7 +21,8 @@ def test_tune_trains_each_point_on_validation_and_writes_the_choice(workspace):
     params = tiny_params("demand.csv")
     params["train"]["epochs"] = 2
     # patch_length 5 does not divide the window: reported, not trained
-    params["tune"] = {"grid": {"hidden_size": [4, 8], "patch_length": [24, 5]}, "write": True}
+    grid = {"hidden_size": [4, 8], "patch_length": [24, 5]}
+    params["tune"] = {"grid": grid, "seeds": [42, 1], "write": True}
     write_params(workspace, params)
     assert ingest.main([]) == 0 and validate.main([]) == 0
     Path("data/validated/test.parquet").unlink()  # tuning must not need (or read) the test split
@@ -34,6 +36,11 @@ def test_tune_trains_each_point_on_validation_and_writes_the_choice(workspace):
     refused = [p for p in points if p["val_mae"] is None]
     assert {p["patch_length"] for p in trained} == {24} and len(refused) == 2
     assert all("train.patch_length 5 must divide" in p["note"] for p in refused)
+    assert all(set(p["val_mae_by_seed"]) == {"42", "1"} for p in trained)  # JSON keys
+    assert all(
+        p["val_mae"] == pytest.approx(sum(p["val_mae_by_seed"].values()) / 2, abs=1e-3)
+        for p in trained
+    )
     best = min(trained, key=lambda p: p["val_mae"])
     assert report["chosen"] == {"hidden_size": best["hidden_size"], "patch_length": 24}
     written = yaml.safe_load(Path("params.yaml").read_text())["train"]
