@@ -13,13 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,37 +25,16 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from benchmarks._meta import run_metadata  # noqa: E402
 from tests.conftest import copy_pipeline_files, reset_tracking_state  # noqa: E402
+from tests.pipelines.test_real_series import SERIES as TESTED  # noqa: E402
 
-SITE = Path(pd.__file__).resolve().parents[1]
-
-
-def _co2() -> dict:
-    shutil.copy(SITE / "statsmodels" / "datasets" / "co2" / "co2.csv", "co2.csv")
-    return {
-        "source": "co2.csv",
-        "columns": {"timestamp": "date", "value": "co2", "series_id": None},
-        "timestamp_format": "%Y%m%d",
-    }
-
-
-def _pmdarima(name: str, freq: str, start: str) -> Callable[[], dict]:
-    def write() -> dict:
-        import pmdarima.datasets as datasets
-
-        values = getattr(datasets, f"load_{name}")(as_series=False)
-        stamps = pd.date_range(start, periods=len(values), freq=freq)
-        pd.DataFrame({"timestamp": stamps, "value": values}).to_csv(f"{name}.csv", index=False)
-        return {"source": f"{name}.csv", "columns": {"timestamp": "timestamp", "value": "value"}}
-
-    return write
-
-
+# The test's series (the sources it writes), with their units, and the default one beside.
+UNITS = {"weekly co2": "ppm", "monthly wine": "litres", "quarterly wool": "tonnes"}
 SERIES = {
-    "co2 (weekly, W-SAT)": ("W-SAT", "ppm", _co2, {"on_missing": "fill", "max_fill_steps": 20}),
-    "wineind (monthly, MS)": ("MS", "litres", _pmdarima("wineind", "MS", "1980-01-01"), {}),
-    "woolyrnq (quarterly, QS)": ("QS", "tonnes", _pmdarima("woolyrnq", "QS", "1965-01-01"), {}),
-    "msft (business days, B)": ("B", "USD", lambda: {"source": "builtin:msft"}, {"on_gap": "fill"}),
-    "taylor (30min, default)": ("30min", "MW", lambda: {"source": "builtin:taylor"}, {}),
+    **{
+        name: (freq, UNITS.get(name, "USD"), source, gaps)
+        for name, (freq, source, gaps) in TESTED.items()
+    },
+    "half-hourly demand (default)": ("30min", "MW", lambda: {"source": "builtin:taylor"}, {}),
 }
 
 

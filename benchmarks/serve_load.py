@@ -200,6 +200,13 @@ def _batch_rows(url: str) -> tuple[float, float]:
     return float(found.get("sum", 0)), float(found.get("count", 0))
 
 
+def _short_c32(url: str, body: str) -> float:
+    """Requests/s of a short run at concurrency 32: 3 s of wrk, or 2,000 aiohttp requests."""
+    if shutil.which("wrk") is not None:
+        return float(_wrk(url, body, 32, 3.0)["requests_per_s"])
+    return float(asyncio.run(_drive_aiohttp(url, body, 32, 2000))["requests_per_s"])
+
+
 def paired_rounds(
     url: str, model: RecurrentForecaster, body: str, rounds: int = 5
 ) -> list[dict[str, float]]:
@@ -211,10 +218,7 @@ def paired_rounds(
     pairs = []
     for _ in range(rounds):
         limit = in_process_batched(model, body, batches=80)
-        if shutil.which("wrk") is not None:
-            served = _wrk(url, body, 32, 3.0)["requests_per_s"]
-        else:
-            served = asyncio.run(_drive_aiohttp(url, body, 32, 2000))["requests_per_s"]
+        served = _short_c32(url, body)
         pairs.append({"in_process": limit, "bento": served, "ratio": served / limit})
     return pairs
 
@@ -265,13 +269,7 @@ def inference_log_cost(tag: str, body: str, rounds: int = 6) -> dict[str, object
                 rates = {}
                 order = [("off", plain), ("on", logged)]
                 for name, server in order if index % 2 else order[::-1]:  # neither always first
-                    url = f"{server.url}/forecast"
-                    if shutil.which("wrk") is not None:
-                        rates[name] = _wrk(url, body, 32, 3.0)["requests_per_s"]
-                    else:
-                        rates[name] = asyncio.run(_drive_aiohttp(url, body, 32, 2000))[
-                            "requests_per_s"
-                        ]
+                    rates[name] = _short_c32(f"{server.url}/forecast", body)
                 pairs.append({**rates, "ratio": rates["on"] / rates["off"]})
                 print(
                     f"inference log: on {rates['on']:.0f}/s, off {rates['off']:.0f}/s", flush=True
@@ -299,12 +297,7 @@ def levels_cost(tag: str, body: str, rounds: int = 6) -> dict[str, object]:
             rates = {}
             order = [("plain", body), ("levels", with_levels)]
             for name, payload in order if index % 2 else order[::-1]:
-                if shutil.which("wrk") is not None:
-                    rates[name] = _wrk(url, payload, 32, 3.0)["requests_per_s"]
-                else:
-                    rates[name] = asyncio.run(_drive_aiohttp(url, payload, 32, 2000))[
-                        "requests_per_s"
-                    ]
+                rates[name] = _short_c32(url, payload)
             pairs.append({**rates, "ratio": rates["levels"] / rates["plain"]})
             print(f"levels: {rates['levels']:.0f}/s, none {rates['plain']:.0f}/s", flush=True)
     return {

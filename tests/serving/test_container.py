@@ -312,8 +312,8 @@ def test_swapped_weights_refuse_and_a_worker_that_cannot_load_exits(built: Built
         'sed -i "s/\\"weights_sha256\\": \\"[0-9a-f]*\\"/\\"weights_sha256\\": \\"$sha\\"/" '
         "env/docker/expected.json",
     )
-    started = time.monotonic()
+    # _run_to_exit waits for the container to end: a restart loop never ends and fails it
     code, output = _run_to_exit(forged)
     assert code != 0, output[-2000:]
     assert "a worker could not start" in output, output[-3000:]
-    assert time.monotonic() - started < 100, "the container kept restarting its worker"
+    assert "the server was stopped instead of restarting it forever" in output

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from forecasting.core.files import file_sha256
-from forecasting.serving.entrypoint import code_sha256, packed_weights, write_expected
+from forecasting.serving.entrypoint import packed_weights, write_expected
 
 logger = logging.getLogger(__name__)
 
@@ -255,8 +255,10 @@ def build_context(
     into: Path,
     mounted: bool,
     weights_sha256: str,
-) -> Path:
-    """Lay out bento ``bento_tag`` as a build context for ``base_image``; returns its Containerfile.
+) -> tuple[Path, str]:
+    """Lay out bento ``bento_tag`` as a build context for ``base_image``.
+
+    Returns its Containerfile and the bento's content hash the image checks at start.
 
     The Dockerfile is BentoML's own (v2 template) with the default ``apt-get install
     build-essential git`` left out and the pruning of ``PRUNED`` done in the same build.
@@ -309,8 +311,8 @@ def build_context(
     )
     path = into / "env" / "docker" / "Dockerfile"
     path.write_text(dockerfile)
-    write_expected(into, weights_sha256, bento_tag)
-    return path
+    expected = write_expected(into, weights_sha256, bento_tag)
+    return path, expected["code_sha256"]
 
 
 def _build(
@@ -424,8 +426,8 @@ def build_image(
         context, wheels = Path(scratch) / "context", Path(scratch) / "wheels"
         wheels.mkdir()
         shutil.copy2(wheel, wheels / wheel.name)  # only this wheel, whatever else is cached
-        build_context(bento_tag, base, [wheel], context, mounted, weights_sha256)
-        labels[f"{LABEL_PREFIX}.bento.code_sha256"] = code_sha256(context)
+        _, code = build_context(bento_tag, base, [wheel], context, mounted, weights_sha256)
+        labels[f"{LABEL_PREFIX}.bento.code_sha256"] = code
         _build(builder, context, image, labels, wheels=wheels if mounted else None)
     built = inspect_image(builder, image)
     figures = {
