@@ -135,6 +135,8 @@ class Train(Section):
     patch_length: int = Field(ge=1)
     seasonal_lag: int = Field(ge=0)
     lag_mixture: bool
+    lead_weights: bool
+    error_correction: int = Field(ge=0)
     weekly_trend: bool
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
@@ -143,6 +145,7 @@ class Train(Section):
     patience: int = Field(ge=1)
     restore_best: bool
     grad_clip_norm: float = Field(gt=0)
+    level_shifts: float = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
     precision: Literal["fp32", "bf16"]
     resume: bool

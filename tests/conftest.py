@@ -63,6 +63,7 @@ def fit_config(**overrides: Any) -> Any:
         "patience": 6,
         "restore_best": True,
         "grad_clip_norm": 1.0,
+        "level_shifts": 0.0,
         "seed": 42,
         "precision": "fp32",
     }
@@ -166,6 +167,8 @@ def tiny_model_config(**overrides: Any) -> Any:
         patch_length=24,
         seasonal_lag=48,
         lag_mixture=False,
+        lead_weights=False,
+        error_correction=0,
         weekly_trend=False,
     )
     return ModelConfig(**(settings | overrides))

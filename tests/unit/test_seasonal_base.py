@@ -117,3 +117,57 @@ def test_the_weekly_trend_needs_a_day_and_a_week_of_input():
     )
     assert "trend.gamma" in model.state_dict()
     assert "trend.gamma" not in RecurrentForecaster(ModelConfig(weekly_trend=False)).state_dict()
+
+
+def _refined(**refinements) -> tuple[LagMixtureBase, LagMixtureBase]:
+    """A plain mixture and one with ``refinements``, sharing every plain parameter."""
+    torch.manual_seed(0)
+    plain, refined = _mixture(), LagMixtureBase(384, 48, WEEK, DAY, WEEK, **refinements)
+    with torch.no_grad():
+        plain.lag_logits.normal_()
+        plain.level_carry.normal_(std=0.3)
+    refined.load_state_dict(plain.state_dict(), strict=False)
+    return plain, refined
+
+
+@pytest.mark.parametrize("refinements", [{"lead_weights": True}, {"error_correction": 4}])
+def test_the_refinements_start_as_the_plain_mixture(refinements):
+    plain, refined = _refined(**refinements)
+    scaled, phase = torch.randn(5, 384), torch.tensor([0, 7, 100, 200, 335])
+    torch.testing.assert_close(refined(scaled, phase), plain(scaled, phase))
+
+
+def test_lead_weights_let_the_first_lead_copy_last_week_and_the_last_yesterday():
+    scaled = torch.arange(384, dtype=torch.float32)[None, :]  # value = position
+    base = LagMixtureBase(384, 48, WEEK, DAY, WEEK, lead_weights=True)
+    with torch.no_grad():
+        base.lag_logits.zero_()  # the same weights for every hour of the week ...
+        base.lead_logits.fill_(-1e4)  # ... the lead decides
+        base.lead_logits[:24, base.lags.index(WEEK)] = 1e4
+        base.lead_logits[24:, base.lags.index(DAY)] = 1e4
+    out = base(scaled, torch.tensor([123]))[0]
+    steps = torch.arange(1, 49)
+    expected = torch.where(steps <= 24, 383 + steps - WEEK, 383 + steps - DAY).float()
+    torch.testing.assert_close(out, expected)
+
+
+def test_error_correction_carries_the_bases_recent_error_forward():
+    """Last week's copy was 3 too low on the last observed step: lead h adds its share of 3."""
+    scaled = torch.zeros(1, 384)
+    scaled[0, -1] = 3.0  # a week earlier that step was 0: the week-lag base backcasts 0
+    base = LagMixtureBase(384, 48, WEEK, DAY, WEEK, error_correction=2)
+    with torch.no_grad():
+        base.lag_logits.fill_(-1e4)
+        base.lag_logits[:, base.lags.index(WEEK)] = 1e4
+        shares = torch.linspace(1.0, 0.0, 48)  # decaying with the lead
+        base.error_weights[:, 1] = shares  # column 1: the last observed step
+    torch.testing.assert_close(base(scaled, torch.tensor([0]))[0], 3.0 * shares)
+
+
+def test_the_network_passes_the_refinements_to_its_base():
+    config = ModelConfig(lead_weights=True, error_correction=3)
+    base = RecurrentForecaster(config).base
+    assert isinstance(base, LagMixtureBase)
+    assert base.lead_weights and base.error_weights.shape == (48, 3)
+    off = RecurrentForecaster(ModelConfig(lead_weights=False, error_correction=0)).base
+    assert not hasattr(off, "error_weights") and not hasattr(off, "lead_logits")

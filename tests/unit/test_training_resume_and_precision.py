@@ -25,7 +25,9 @@ from tests.conftest import (
 
 # Dropout high enough that every step draws from the RNG: a resume that lost the stream's
 # position would train other weights.
-CONFIG = tiny_model_config(num_layers=2, dropout=0.3, lag_mixture=True)
+CONFIG = tiny_model_config(
+    num_layers=2, dropout=0.3, lag_mixture=True, lead_weights=True, error_correction=2
+)
 
 
 def _data():
@@ -55,7 +57,7 @@ def _interrupted_then_resumed(settings: RunSettings, fit: TrainingConfig, after:
 
 
 def test_a_resumed_run_continues_every_stream_and_ends_with_the_same_weights(tmp_path):
-    fit = fit_config(epochs=4, patience=10)
+    fit = fit_config(epochs=4, patience=10, level_shifts=0.2)  # the shifts resume too
     train, val = _data()
     straight = train_model(CONFIG, fit, cpu_run(), train, val)
     resumed = _interrupted_then_resumed(cpu_run(tmp_path), fit, after=2)
@@ -88,7 +90,7 @@ def test_a_checkpoint_round_trips_progress_and_rng_states(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_cuda_resume_continues_the_cuda_rng_stream(tmp_path):
     settings = RunSettings(device="cuda", checkpoint_dir=tmp_path, resume=True)
-    fit = fit_config(epochs=4, patience=10)
+    fit = fit_config(epochs=4, patience=10, level_shifts=0.2)  # the shifts resume too
     train, val = _data()
     straight = train_model(CONFIG, fit, RunSettings("cuda", None, False), train, val)
     resumed = _interrupted_then_resumed(settings, fit, after=2)
@@ -123,7 +125,8 @@ def test_every_training_setting_but_the_infrastructure_changes_the_fingerprint()
     base = run_fingerprint(CONFIG, fit, train, val, 1)
     changed = {
         "epochs": 4, "batch_size": 16, "learning_rate": 0.1, "weight_decay": 0.0, "patience": 1,
-        "restore_best": False, "grad_clip_norm": 2.0, "seed": 1, "precision": "bf16",
+        "restore_best": False, "grad_clip_norm": 2.0, "level_shifts": 0.1, "seed": 1,
+        "precision": "bf16",
     }  # fmt: skip
     assert set(changed) == {f.name for f in fields(TrainingConfig)}
     for name, value in changed.items():

@@ -36,7 +36,12 @@ CALENDAR_FEATURES = 4  # sin/cos of time of day, sin/cos of day of week
 # was trained with (the feature off). ``ModelConfig.from_saved`` fills them in when a
 # ``model_config.json`` lacks them, so a champion trained before still loads and forecasts as
 # it did; a new field goes here with its "off" value, never with today's default.
-LEGACY_FIELDS: dict[str, object] = {"lag_mixture": False, "weekly_trend": False}
+LEGACY_FIELDS: dict[str, object] = {
+    "lag_mixture": False,
+    "weekly_trend": False,
+    "lead_weights": False,
+    "error_correction": 0,
+}
 
 
 class ModelConfig(BaseModel):
@@ -67,6 +72,16 @@ class ModelConfig(BaseModel):
         description="the base is a learned, calendar-dependent mixture of whole-day lags "
         "(starting as seasonal_lag); off: the value seasonal_lag back",
     )
+    lead_weights: bool = Field(
+        True,
+        description="with lag_mixture: its weights and level carries also depend on the lead",
+    )
+    error_correction: int = Field(
+        4,
+        ge=0,
+        description="with lag_mixture: the base's error over this many last observed steps is "
+        "carried forward with a learned weight per lead; 0 = off",
+    )
     weekly_trend: bool = Field(
         True,
         description="add a learned share of yesterday's week-on-week change at each target's "
@@ -96,6 +111,11 @@ class ModelConfig(BaseModel):
             raise ValueError(
                 f"seasonal_lag {self.seasonal_lag} must lie between horizon {self.horizon} and "
                 f"input_length {self.input_length} (or be 0 to switch the residual off)"
+            )
+        if self.error_correction >= self.input_length:
+            raise ValueError(
+                f"error_correction {self.error_correction} must be below input_length "
+                f"{self.input_length}: it backcasts that many of the window's last steps"
             )
         if self.weekly_trend and self.input_length < self.steps_per_day + self.steps_per_week:
             raise ValueError(
@@ -136,6 +156,8 @@ class RecurrentForecaster(nn.Module):
                 config.seasonal_lag,
                 config.steps_per_day,
                 config.steps_per_week,
+                lead_weights=config.lead_weights,
+                error_correction=config.error_correction,
             )
         elif config.seasonal_lag:
             self.base = FixedLagBase(config.input_length, config.horizon, config.seasonal_lag)

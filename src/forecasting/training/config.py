@@ -31,6 +31,9 @@ class TrainingConfig:
     # annealed weights can generalise better than an early epoch that happened to fit val.
     restore_best: bool
     grad_clip_norm: float
+    # Each training window gets a level shift of N(0, this x its input's std) from a random
+    # step of its input's second half through its targets (training/augmentation.py); 0: none.
+    level_shifts: float
     seed: int
     # bf16: the forward pass under autocast (the loss, the gradients and the weights stay
     # fp32), on CUDA or on the CPU: CPU autocast runs it too (slower on CPUs without bf16

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from forecasting.model.network import ModelConfig, RecurrentForecaster
 from forecasting.model.windows import WindowBatch, WindowDataset, collate_batch
 from forecasting.training import distributed
+from forecasting.training.augmentation import shift_levels
 from forecasting.training.checkpoints import Checkpoint, fingerprint, load_checkpoint
 from forecasting.training.config import RunSettings, TrainingConfig
 from forecasting.training.distributed import World, current_world, device_for
@@ -331,10 +332,14 @@ class Trainer:
         """One pass over this rank's shard; returns the mean training loss and the samples."""
         self.sampler.set_epoch(epoch)
         self.trained.train()
+        # The level shifts of (seed, epoch, rank): the same with or without a resume.
+        shifts = torch.Generator().manual_seed(
+            (self.config.seed * 1_000_003 + epoch) * 1_009 + self.world.rank
+        )
         # Summed on the device: a float() per step would stall a GPU on every batch.
         loss_sum, samples = torch.zeros((), device=self.device), 0
         for batch in self.loader:
-            batch = _to(batch, self.device)
+            batch = shift_levels(_to(batch, self.device), self.config.level_shifts, shifts)
             self.optimiser.zero_grad(set_to_none=True)
             with self._autocast():
                 forecast = self.trained(batch.inputs, batch.end_phase)
