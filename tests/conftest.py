@@ -65,6 +65,7 @@ def fit_config(**overrides: Any) -> Any:
         "grad_clip_norm": 1.0,
         "seed": 42,
         "precision": "fp32",
+        "windows_per_epoch": None,
     }
     return TrainingConfig(**{**values, **overrides})
 
