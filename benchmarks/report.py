@@ -299,8 +299,8 @@ def scale(runs: list[Run]) -> list[str]:
         lines += [
             f"Run {index} (`{run.get('profile')}`: {overrides}; OMP_NUM_THREADS={run.get('omp_num_threads')}):",
             "",
-            "| series | rows | ingest s (rows/s) | validate s (rows/s) | train s (windows/s) | train: epoch s, windows trained/epoch of all | evaluate s (windows/s) | peak MiB i / v / t / e | whole run s (wall) | model MAE |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| series | rows | ingest s (rows/s) | validate s (rows/s) | train s (windows/s) | train: epoch s, windows trained/epoch of all | evaluate s (windows/s) | peak MiB i / v / t / e | whole run s (wall) | model MAE | load before / after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]  # fmt: skip
         for count in run.get("counts", []):
             ingest, validate, train, evaluate = (count[s] for s in stages)
@@ -312,7 +312,8 @@ def scale(runs: list[Run]) -> list[str]:
                 f"| {number(train.get('epoch_s'), 2)}, {number(count.get('windows_per_epoch'))} of {number(count.get('train_windows'))} "
                 f"| {number(evaluate['work_s'], 1)} ({number(evaluate.get('windows_per_s'))}) "
                 f"| {' / '.join(number(count[s]['peak_mib']) for s in stages)} "
-                f"| {number(count.get('total_s'), 0)} | {number(count.get('model_mae'), 1)} |"
+                f"| {number(count.get('total_s'), 0)} | {number(count.get('model_mae'), 1)} "
+                f"| {' / '.join(number(x, 1) for x in count.get('load_average', [None, None]))} |"
             )
         ratios = run.get("ratios")
         if ratios:

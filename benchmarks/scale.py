@@ -138,7 +138,9 @@ def run_count(count: int, profile: dict[str, Any], scratch: Path) -> dict[str, A
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     rows = len(frame)
+    load_before = os.getloadavg()[0]
     stages = {stage: run_stage(stage, root) for stage in STAGES}
+    load_after = os.getloadavg()[0]
     train_log = stages["train"]["log"]
     found = re.search(r"(\d+) training windows, (\d+) validation windows", train_log)
     train_windows, val_windows = (int(found[1]), int(found[2])) if found else (None, None)
@@ -179,6 +181,8 @@ def run_count(count: int, profile: dict[str, Any], scratch: Path) -> dict[str, A
     result["train"]["epoch_s"] = round(float(metrics["train/seconds"]) / result["epochs"], 2)
     result["train"]["step_windows_per_s"] = round(float(metrics["train/samples_per_second"]), 1)
     result["total_s"] = round(sum(s["seconds"] for s in stages.values()), 1)
+    # other work on the machine slows every figure: the 1-minute load before and after
+    result["load_average"] = [round(load_before, 2), round(load_after, 2)]
     print(
         f"{count:>5} series {rows:>9,} rows  "
         + "  ".join(
