@@ -65,3 +65,25 @@ def test_a_scheduler_that_does_not_answer_is_one_line_naming_the_key():
     message = str(caught.value)
     assert "evaluate.engine_address 'tcp://127.0.0.1:9'" in message
     assert "\n" not in message
+
+
+def test_another_service_at_the_address_is_one_line_naming_the_key():
+    """An HTTP server where the scheduler should be (the dashboard's port, say): it accepts and
+    waits for a request line, which dask alone would wait on for good."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True  # a handler still waiting on dask's bytes must not block the close
+
+    with Server(("127.0.0.1", 0), BaseHTTPRequestHandler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        address = f"tcp://127.0.0.1:{server.server_address[1]}"
+        try:
+            with pytest.raises(ForecastingError) as caught, dask_client(address, 1, 2.0):
+                pass
+        finally:
+            server.shutdown()
+    message = str(caught.value)
+    assert f"evaluate.engine_address {address!r}" in message
+    assert "\n" not in message

@@ -9,6 +9,7 @@ package installed there). The same function on the same rows gives the same numb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,19 @@ R = TypeVar("R")
 def process_count(n_jobs: int, tasks: int) -> int:
     """Processes for ``tasks`` independent tasks: ``n_jobs`` (-1: one per core), at most ``tasks``."""
     return max(1, min((os.cpu_count() or 1) if n_jobs == -1 else max(n_jobs, 1), tasks))
+
+
+async def _probe(address: str, timeout_s: float) -> None:
+    """Connect and take the peer's handshake within ``timeout_s``, then hang up.
+
+    ``Client(address, timeout=...)`` bounds the TCP connect but not the handshake read after it
+    (distributed 2026.8 ``comm.core.connect``): a peer that accepts and stays silent, such as
+    an HTTP server waiting for a request line, would hang the stage for good.
+    """
+    from distributed.comm.core import connect
+
+    comm = await asyncio.wait_for(connect(address, timeout=timeout_s), timeout_s)
+    await comm.close()
 
 
 @contextmanager
@@ -60,13 +74,20 @@ def dask_client(
             yield client
         return
     try:
+        asyncio.run(_probe(address, timeout_s))
         client = Client(address, timeout=timeout_s)
-    except (OSError, ValueError, TypeError) as err:  # TimeoutError is an OSError
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    # Whatever fails while connecting means no working scheduler there: a refused port
+    # (OSError), a silent one (TimeoutError), a malformed address (ValueError), or another
+    # service answering, e.g. the dashboard's HTTP on 8787, whose reply dask reads as a frame
+    # length of exabytes (MemoryError). Each is one line naming the key, not a traceback.
+    except Exception as err:
+        said = str(err).splitlines()[0][:160] if str(err) else f"nothing within {timeout_s:g} s"
         raise ForecastingError(
             f"evaluate.engine_address {address!r}: no dask scheduler answered there "
-            f"({reason}); start one (`dask scheduler`, then `dask worker {address}` on each "
-            "machine) or set evaluate.engine_address to null for a local cluster"
+            f"({type(err).__name__}: {said}); check the address (the scheduler listens on "
+            f"8786 by default, its dashboard on 8787), start one (`dask scheduler`, then "
+            "`dask worker <address>` on each machine) or set evaluate.engine_address to null "
+            "for a local cluster"
         ) from err
     with client:
         yield client
