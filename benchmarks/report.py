@@ -89,6 +89,20 @@ ABOUT = {
         "/ origin step, the model's test MAE, the best baseline's and the gate's verdict "
         "(against the gated baselines, naive and seasonal naive). The last run is shown.",
     ),
+    "scale": (
+        "Scale: from one series to a thousand",
+        "`benchmarks/scale.py` makes N series from the default one (series 0 is it; each other "
+        "has its own level, daily and weekend shape and noise), writes them as one Parquet "
+        "source with a `series_id` column, and runs ingest → validate → train → evaluate, each "
+        "stage in its own process in a fresh copy of the repository, on params.yaml with "
+        "`benchmarks/profiles/scale.yaml` applied (a fixed `train.windows_per_epoch`, fewer "
+        "epochs, fitted baselines off). Per stage: its work (wall time less the interpreter "
+        "and imports), throughput, and the peak resident memory of its process. The ratio is "
+        "each stage's work at the largest count over the count a tenth of it (goal: at most "
+        "10). The fitted baselines, off in the profile, are timed apart on a few origins with "
+        "params.yaml's own evaluate settings, locally and on a local dask cluster (its "
+        "start-up included), to size a cluster for them.",
+    ),
 }
 
 
@@ -272,12 +286,66 @@ def evaluate_cost(runs: list[Run]) -> list[str]:
     )  # fmt: skip
 
 
+def scale(runs: list[Run]) -> list[str]:
+    """A table per run: one row per series count, the ratios, and the fitted baselines' cost."""
+    stages = ("ingest", "validate", "train", "evaluate")
+    lines: list[str] = []
+    for index, run in enumerate(runs, start=1):
+        overrides = ", ".join(
+            f"`{section}.{key}: {value}`"
+            for section, values in run.get("overrides", {}).items()
+            for key, value in values.items()
+        )
+        lines += [
+            f"Run {index} (`{run.get('profile')}`: {overrides}; OMP_NUM_THREADS={run.get('omp_num_threads')}):",
+            "",
+            "| series | rows | ingest s (rows/s) | validate s (rows/s) | train s (windows/s) | train: epoch s, windows trained/epoch of all | evaluate s (windows/s) | peak MiB i / v / t / e | whole run s (wall) | model MAE | load before / after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]  # fmt: skip
+        for count in run.get("counts", []):
+            ingest, validate, train, evaluate = (count[s] for s in stages)
+            lines.append(
+                f"| {number(count['series'])} | {number(count['rows'])} "
+                f"| {number(ingest['work_s'], 1)} ({number(ingest.get('rows_per_s'))}) "
+                f"| {number(validate['work_s'], 1)} ({number(validate.get('rows_per_s'))}) "
+                f"| {number(train['work_s'], 1)} ({number(train.get('windows_per_s'))}) "
+                f"| {number(train.get('epoch_s'), 2)}, {number(count.get('windows_per_epoch'))} of {number(count.get('train_windows'))} "
+                f"| {number(evaluate['work_s'], 1)} ({number(evaluate.get('windows_per_s'))}) "
+                f"| {' / '.join(number(count[s]['peak_mib']) for s in stages)} "
+                f"| {number(count.get('total_s'), 0)} | {number(count.get('model_mae'), 1)} "
+                f"| {' / '.join(number(x, 1) for x in count.get('load_average', [None, None]))} |"
+            )
+        ratios = run.get("ratios")
+        if ratios:
+            largest, tenth = ratios["counts"]
+            shown = ", ".join(f"{s} **{ratios[s]:.2f}**" for s in stages)
+            lines += [
+                "",
+                f"Work at {largest:,} ÷ at {tenth:,} series: {shown}; whole run (wall) "
+                f"{ratios['total']:.2f} (goal: each at most 10).",
+            ]
+        fits = run.get("fit_cost")
+        if fits:
+            lines += [
+                "",
+                f"Fitted baselines ({', '.join(fits['methods'])}; {fits['history_steps']:,} steps of "
+                f"history) on {fits['origins']} origins: **{fits['local_s_per_origin']:.2f} s an "
+                f"origin** on {fits['processes']} processes ({fits['local_fits_per_s']:.2f} fits/s); "
+                f"on a local dask cluster of as many workers, start-up included, "
+                f"{fits['dask_s_per_origin']:.2f} s an origin, "
+                f"{'the same numbers' if fits['dask_same_numbers'] else 'DIFFERENT numbers'}.",
+            ]
+        lines.append("")
+    return lines[:-1]
+
+
 RENDERERS: dict[str, Callable[[list[Run]], list[str]]] = {
     "train_throughput": train_throughput,
     "data_scale": data_scale,
     "serve_load": serve_load,
     "evaluate_cost": evaluate_cost,
     "real_series": real_series,
+    "scale": scale,
 }
 
 

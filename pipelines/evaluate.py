@@ -90,8 +90,9 @@ def evaluate(params: Params) -> None:
     )  # fmt: skip
     levels, cache = params.train.interval_levels, params.paths.cache / "baselines"
     baselines = BaselineSettings(
-        e.classical_weeks, e.classical_jobs, e.arima_approximation, cache, tuple(levels)
-    )
+        weeks=e.classical_weeks, jobs=e.classical_jobs, arima_approximation=e.arima_approximation,
+        engine=e.engine, engine_address=e.engine_address, cache=cache, levels=tuple(levels),
+    )  # fmt: skip
     forecasts, bounds = method_forecasts(model, origins, splits, params.base.freq, baselines)
     problem = Problem.of(
         params.base.freq, config.horizon, config.input_length, params.base.unit,

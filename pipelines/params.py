@@ -140,6 +140,7 @@ class Train(Section):
     weekly_trend: bool
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
+    windows_per_epoch: int | None = Field(ge=1)
     learning_rate: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     patience: int = Field(ge=1)
@@ -163,6 +164,8 @@ class Evaluate(Section):
     champion_confidence: float = Field(ge=0, le=1)
     classical_weeks: int = Field(ge=0, description="history per statsforecast fit; 0 = off")
     classical_jobs: int = Field(ge=-1, description="processes for the statsforecast fits")
+    engine: Literal["local", "dask"]
+    engine_address: str | None = Field(min_length=1)
     arima_approximation: bool
     gate_on_classical: bool
     coverage_tolerance: float | None = Field(gt=0, lt=1)

@@ -66,6 +66,7 @@ def fit_config(**overrides: Any) -> Any:
         "level_shifts": 0.0,
         "seed": 42,
         "precision": "fp32",
+        "windows_per_epoch": None,
     }
     return TrainingConfig(**{**values, **overrides})
 

@@ -5,7 +5,7 @@ model's own test origins (``scoring.history_before``), so their ``[K, H]`` forec
 exactly the model's targets. statsforecast's ETS keeps at most 24 seasonal states (its forecast of
 a longer season is empty), so AutoETS runs only on a season of at most 24 steps; on half-hourly
 data MSTL with an ETS trend is the exponential-smoothing baseline. Origins are fitted in parallel
-processes (``n_jobs``).
+processes (``n_jobs``), or as tasks on a dask cluster (``engine="dask"``, see ``engines``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import logging
 from functools import partial
 
 import numpy as np
+
+from forecasting.evaluation.engines import Engine, map_on_dask, process_count
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,12 @@ def _fit_origins(
         ]
 
 
+def _warm(usable: bool, ets_season: int | None, approximation: bool) -> None:
+    """Compile each method with numba once in this process, on a short made-up series."""
+    warm = 100.0 + np.sin(np.arange(64) * np.pi / 2)
+    _fit_origins(warm[None, :], 2, [4] if usable else [], ets_season and 4, approximation)
+
+
 def fitted_forecasts(
     history: np.ndarray,
     horizon: int,
@@ -102,6 +110,8 @@ def fitted_forecasts(
     n_jobs: int = 1,
     arima_approximation: bool = True,
     levels: tuple[float, ...] = (),
+    engine: Engine = "local",
+    engine_address: str | None = None,
 ) -> dict[str, np.ndarray]:
     """AutoETS and MSTL (ETS and ARIMA trends) at every origin, each on the history before it.
 
@@ -115,12 +125,18 @@ def fitted_forecasts(
             R's ``auto.arima`` does by default on series longer than 150 points.
         levels: interval coverages (%) whose bounds MSTL also returns, as
             ``"mstl_arima|lo-80"``-style keys (the trend model's intervals plus the seasons).
+        engine: ``local`` fits in ``n_jobs`` processes here; ``dask`` makes each origin a task
+            on a dask cluster (the same numbers).
+        engine_address: with ``dask``, the scheduler's address; None: a local cluster of
+            ``n_jobs`` worker processes.
 
     Returns:
         method name -> ``[K, horizon]`` float64 forecasts, in the origins' order.
 
+    Raises:
+        ForecastingError: with ``dask``, when no scheduler answers at ``engine_address``.
+
     """
-    import os
     from concurrent.futures import ProcessPoolExecutor
 
     origins, length = history.shape
@@ -136,19 +152,32 @@ def fitted_forecasts(
             "AutoETS skipped: seasons %s exceed ETS's %d; MSTL covers them", usable, ETS_MAX_SEASON
         )
     history = np.asarray(history, dtype=np.float64)
-    workers = min((os.cpu_count() or 1) if n_jobs == -1 else max(n_jobs, 1), origins)
+    workers = process_count(n_jobs, origins)
     fit = partial(
         _fit_origins, horizon=horizon, usable=usable, ets_season=ets_season,
         approximation=arima_approximation, levels=tuple(levels),
     )  # fmt: skip
-    # numba compiles each method on its first call (seconds, whatever the series): once here on
-    # a short made-up series, so that forked workers inherit the compiled code.
-    warm = 100.0 + np.sin(np.arange(64) * np.pi / 2)
-    _fit_origins(warm[None, :], 2, [4] if usable else [], ets_season and 4, arima_approximation)
+    warm = partial(_warm, bool(usable), ets_season, arima_approximation)
+    if engine == "dask":
+        # one task per origin: a cluster of many workers balances them; each worker is warmed
+        rows = [
+            row
+            for part in map_on_dask(fit, list(history[:, None, :]), engine_address, workers, warm)
+            for row in part
+        ]
+        return _stacked(rows)
+    # numba compiles each method on its first call (seconds, whatever the series): once here,
+    # so that forked workers inherit the compiled code.
+    warm()
     if workers <= 1:
         rows = fit(history)
     else:
         chunks = np.array_split(history, workers)
         with ProcessPoolExecutor(max_workers=workers) as pool:
             rows = [row for part in pool.map(fit, chunks) for row in part]
+    return _stacked(rows)
+
+
+def _stacked(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Method name -> ``[K, horizon]`` from each origin's forecasts."""
     return {name: np.stack([row[name] for row in rows]).astype(np.float64) for name in rows[0]}

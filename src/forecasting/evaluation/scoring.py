@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from forecasting.data.splits import Splits
+from forecasting.evaluation.engines import Engine
 from forecasting.evaluation.metrics import mase_scale, score
 from forecasting.model.datasets import test_windows
 from forecasting.model.inference import run_model
@@ -288,8 +289,10 @@ class BaselineSettings:
     """How the fitted baselines run (``evaluate.classical_*``) and where their results are kept."""
 
     weeks: int  # history per fit, in weeks; 0: fitted baselines off
-    jobs: int  # processes (-1: one per core)
+    jobs: int  # processes (-1: one per core); with dask and no address, the local workers
     arima_approximation: bool
+    engine: Engine  # local: a process pool here; dask: a task per origin on a dask cluster
+    engine_address: str | None  # the dask scheduler; None: a local cluster of ``jobs`` workers
     cache: Path | None  # folder of cached results; None: always refit
     levels: tuple[float, ...] = ()  # interval coverages (%) MSTL's bounds are returned for
 
@@ -339,6 +342,8 @@ def method_forecasts(
             settings.jobs,
             settings.arima_approximation,
             settings.levels,
+            settings.engine,
+            settings.engine_address,
         ),
     )
     bounds: Bounds = {}

@@ -40,6 +40,10 @@ class TrainingConfig:
     # units, but the same code path as on a GPU). It changes the arithmetic, so it is
     # fingerprinted like the rest.
     precision: Precision
+    # None: every training window each epoch; N: N windows drawn each epoch, without replacement
+    # and seeded by (seed, epoch), so an epoch costs the same however many series there are. It
+    # changes which windows the weights saw, so it is fingerprinted.
+    windows_per_epoch: int | None
 
 
 @dataclass(frozen=True)

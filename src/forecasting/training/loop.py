@@ -29,6 +29,7 @@ from forecasting.training.checkpoints import Checkpoint, fingerprint, load_check
 from forecasting.training.config import RunSettings, TrainingConfig
 from forecasting.training.distributed import World, current_world, device_for
 from forecasting.training.progress import EpochRecord, Progress
+from forecasting.training.sampling import EpochSampler
 
 __all__ = [
     "EpochRecord",
@@ -266,13 +267,14 @@ class Trainer:
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
         # Each epoch's order is a permutation seeded by (seed, epoch): the same with or without
-        # a resume, and split across ranks under torchrun.
-        self.sampler: DistributedSampler[Any] = DistributedSampler(
+        # a resume, and split across ranks under torchrun; with train.windows_per_epoch, only
+        # that many windows of it (a fixed cost per epoch however many series).
+        self.sampler: DistributedSampler[Any] = EpochSampler(
             train_data,
             num_replicas=self.world.size,
             rank=self.world.rank,
-            shuffle=True,
             seed=config.seed,
+            budget=config.windows_per_epoch,
         )
         self.loader = DataLoader(
             train_data,
