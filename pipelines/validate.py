@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecasting.core.auto_settings import main_season
 from forecasting.core.files import write_atomically, write_json
 from forecasting.core.plots import series_overview
 from forecasting.data.contract import (
@@ -33,7 +34,7 @@ from forecasting.data.gaps import (
     gap_report,
 )
 from forecasting.data.snapshots import current_manifest, read_snapshot
-from forecasting.data.splits import split_chronologically
+from forecasting.data.splits import short_test_split, split_chronologically
 from forecasting.registry.problem import Problem
 from forecasting.registry.reference import champion_reference
 from pipelines._stage import StageError, exit_with, run_stage
@@ -113,6 +114,8 @@ def validate(params: Params) -> None:
     logger.info("contract: %s", result.summary())
     splits = split_chronologically(frame, v.val_fraction, v.test_fraction)
     check_drift(params, splits.train, reports)
+    if (short := short_test_split(splits.test, main_season(params.base.freq))) is not None:
+        logger.warning("%s", short)
     for name in ("train", "val", "test"):
         part = getattr(splits, name)
         write_atomically(

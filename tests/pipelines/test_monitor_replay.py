@@ -1,10 +1,13 @@
 """The monitoring loop with real parts: a packaged Bento serves day by day, actuals arrive through
 ingest (``ingest.until`` moves on), and ``make monitor`` judges the served champion.
 
-One tiny pipeline run (21 days of a synthetic series) packages a champion; then the same ten
+One tiny pipeline run (28 days of a synthetic series) packages a champion; then the same ten
 days are replayed twice from the served Bento: as they were (no trigger may fire), and with a
-sustained +15 % level shift from 2024-01-26 (the trigger must fire within ``FLAG_WITHIN_DAYS``
-days of actuals after the shift, once). The trigger runs in report-only mode
+sustained +15 % level shift from 2024-02-02 (the trigger must fire within ``FLAG_WITHIN_DAYS``
+days of actuals after the shift, once). The test split is the last whole week of the 28 days:
+the champion's test MAE, which the monitor holds each live day against, then covers every
+weekday, the weekend and its two transitions, as a live fortnight does (a shorter test split
+leaves out the hard days, and the tiny model's Friday-into-Saturday forecasts read as decay). The trigger runs in report-only mode
 (``MONITOR_TRIGGER=none``): the retrain-and-recover part of the loop is not replayed here.
 """
 
@@ -33,8 +36,9 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.slow
 
-SHIFT_FROM = pd.Timestamp("2024-01-26")
-FIRST_DAY, DAYS = pd.Timestamp("2024-01-22"), 10  # replayed: 01-22 .. 01-31
+TRAINED_UNTIL = pd.Timestamp("2024-01-28T23:30")  # 4 weeks: Monday 01-01 .. Sunday 01-28
+SHIFT_FROM = pd.Timestamp("2024-02-02")
+FIRST_DAY, DAYS = pd.Timestamp("2024-01-29"), 10  # replayed: 01-29 .. 02-07
 ENDS = ("05:30", "11:30", "17:30", "23:30")  # four forecasts a day, like a six-hourly client
 FLAG_WITHIN_DAYS = 4  # actuals of at most this many shifted days before the trigger fires
 LOG = Path("logs/inference.jsonl")  # package.inference_log, resolved in the workspace
@@ -93,13 +97,14 @@ def test_a_sustained_level_shift_is_flagged_once_and_the_same_days_unshifted_are
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MONITOR_TRIGGER", "none")  # report only: no retrain in this test
     reset_tracking_state()
-    steady = synthetic_series(days=35)  # its first 21 days are the serving tests' series
+    steady = synthetic_series(days=40)  # 4 weeks trained, 10 days replayed, their actuals
     shifted = steady.assign(
         value=steady["value"].where(steady["timestamp"] < SHIFT_FROM, steady["value"] * 1.15)
     )
     steady.to_csv("demand.csv", index=False)
     params = tiny_params("demand.csv")
-    params["ingest"]["until"] = "2024-01-21T23:30:00"
+    params["ingest"]["until"] = TRAINED_UNTIL.isoformat()
+    params["validate"].update(val_fraction=0.15, test_fraction=0.25)  # test: the 4th week, whole
     write_params(tmp_path, params)
     for stage in (ingest, validate, train, evaluate, package):
         assert stage.main([]) == 0, stage.__name__

@@ -4,7 +4,7 @@ import pytest
 
 from forecasting.data.contract import ContractSettings, validate_frame
 from forecasting.data.sources import ColumnMapping, canonical
-from forecasting.data.splits import split_chronologically
+from forecasting.data.splits import short_test_split, split_chronologically
 from tests.conftest import synthetic_series
 
 SETTINGS = ContractSettings(freq="30min", min_value=0, max_value=100_000, min_rows_per_series=200)
@@ -92,3 +92,13 @@ def test_chronological_splits_keep_time_order_without_overlap():
     assert (len(splits.train), len(splits.val), len(splits.test)) == (336, 96, 48)
     assert splits.train["timestamp"].max() < splits.val["timestamp"].min()
     assert splits.val["timestamp"].max() < splits.test["timestamp"].min()
+
+
+def test_a_test_split_shorter_than_the_season_of_any_series_is_named():
+    # two series: 5 weeks (test: 336 steps, a week) and 3 weeks (test: 202 steps, 4.2 days)
+    long, short = _frame(days=35), _frame(days=21).assign(series_id="short")
+    splits = split_chronologically(pd.concat([long, short]), val_fraction=0.15, test_fraction=0.2)
+    warning = short_test_split(splits.test, season=336)
+    assert warning is not None and "202 steps" in warning and "validate.test_fraction" in warning
+    assert short_test_split(splits.test[splits.test["series_id"] != "short"], season=336) is None
+    assert short_test_split(splits.test, season=0) is None  # a frequency without a season

@@ -43,6 +43,25 @@ def split_chronologically(frame: pd.DataFrame, val_fraction: float, test_fractio
     return Splits(*(frame[labels == split].reset_index(drop=True) for split in range(3)))
 
 
+def short_test_split(test: pd.DataFrame, season: int) -> str | None:
+    """A warning when some series' test split is shorter than one ``season`` (steps), else None.
+
+    Evaluate's test MAE is what monitor holds each live day against: a test split without a
+    whole season (a week of sub-daily data) leaves out days that are harder than the rest (a
+    weekend and its transitions), and ordinary live days then read as decay.
+    """
+    if season <= 1 or test.empty:
+        return None
+    shortest = int(test.groupby("series_id", sort=False).size().min())
+    if shortest >= season:
+        return None
+    return (
+        f"the test split holds {shortest} steps of a series, less than its {season}-step season: "
+        "its test MAE leaves part of the season out, and monitor judges live days against it; "
+        "raise validate.test_fraction or ingest more history"
+    )
+
+
 def read_splits(directory: Path) -> Splits:
     """Read the validated splits written by the validate stage.
 
