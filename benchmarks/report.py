@@ -69,7 +69,9 @@ ABOUT = {
         "preprocessing and forward pass, called directly on one torch thread; taken three "
         "times, median kept) and `mlflow models serve` of the same champion. The ratio to the "
         "in-process limit is the median of five paired rounds (a short in-process run, then "
-        "3 s of wrk). The load generator shares the cores with the server.",
+        "3 s of wrk). The load generator shares the cores with the server. `/forecast_batch` "
+        "sends 256 series in one request, one at a time, beside the service's own work for it "
+        "in-process (parse, preprocess, one forward pass).",
     ),
     "evaluate_cost": (
         "Evaluate: cost per origin and per series",
@@ -222,6 +224,10 @@ def _paired(run: Run) -> str:
     return ", ".join(f"{pair['ratio']:.2f}" for pair in pairs) or "—"
 
 
+def _batch(run: Run, key: str) -> Any:
+    return (run.get("forecast_batch") or {}).get(key)
+
+
 def serve_load(runs: list[Run]) -> list[str]:
     """The in-process limit, the Bento at each concurrency and the peer, one column per run."""
     return table(
@@ -238,6 +244,9 @@ def serve_load(runs: list[Run]) -> list[str]:
             ("**Bento c=32 ÷ mlflow models serve** (goal ≥ 2)", lambda r: f"**{number(r.get('rps_c32_vs_mlflow'), 1, '×')}**"),
             ("paired rounds, Bento c=32 ÷ in-process batched", _paired),
             ("**median of the paired rounds** (goal ≥ 0.5)", lambda r: f"**{number(r.get('rps_c32_vs_in_process_batched'), 2, '×')}**"),
+            ("`/forecast_batch` of 256 series, c=1: p50, p99", lambda r: f"{number(_batch(r, 'p50_ms'), 0, ' ms')}, {number(_batch(r, 'p99_ms'), 0, ' ms')}"),
+            ("`/forecast_batch` of 256: series/s (in-process)", lambda r: f"{number(_batch(r, 'series_per_s'))} ({number(_batch(r, 'in_process_series_per_s'))})"),
+            ("`/forecast_batch` ÷ in-process, median of paired rounds", lambda r: number(_batch(r, "served_vs_in_process"), 2, "×")),
         ],
     )  # fmt: skip
 

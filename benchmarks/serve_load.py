@@ -9,7 +9,9 @@ Runs, in one go and on the same payload (the last test window of the default dat
   not installed, an aiohttp client) at concurrency 1, 8 and 32: requests/s, p50, p99, errors;
 * the **inference log's cost**: the Bento at concurrency 32 with the log on and off, two
   servers driven in turns (the ratio on/off);
-* the **peer**: `mlflow models serve` of the same registered champion at concurrency 32.
+* the **peer**: `mlflow models serve` of the same registered champion at concurrency 32;
+* **``/forecast_batch`` of 256 series** (``serve_batch.py``): latency and series/s at
+  concurrency 1, over the in-process cost of the same request.
 
 Writes reports/bench/serve_load.json. Needs `make run` first. The client shares the machine's
 cores with the server, as a sidecar load generator would.
@@ -39,6 +41,7 @@ import httpx
 import torch
 
 from benchmarks._meta import run_metadata
+from benchmarks.serve_batch import batch_cost
 from forecasting.data.requests import latest_request
 from forecasting.data.splits import read_splits
 from forecasting.model.inference import forecast_many
@@ -372,6 +375,7 @@ def main() -> None:
     print(f"in-process {rounds[-1]}", flush=True)
     logging_cost = inference_log_cost(manifest["bento_tag"], body)
     intervals_cost = levels_cost(manifest["bento_tag"], body)
+    batch = batch_cost(manifest["bento_tag"], model, payload)
     peer = mlflow_peer(payload, max(args.requests // 5, 1000))
     rounds.append(in_process(model, body, repeats=500))
     print(f"in-process {rounds[-1]}", flush=True)
@@ -395,6 +399,8 @@ def main() -> None:
         "inference_log": logging_cost,
         # prediction intervals' cost: requests/s with levels [80, 95] over none (issue 21: >= 0.9)
         "intervals": intervals_cost,
+        # /forecast_batch of 256 series at c=1 against its in-process cost (issue 23)
+        "forecast_batch": batch,
         "errors_c32": at32["errors"],
         "service_environment": bento_environment(manifest["bento_tag"]),
         "torch_threads": 1,
@@ -409,6 +415,8 @@ def main() -> None:
         f"{report['rps_c32_vs_in_process_batched']:.2f}x the in-process batched limit | "
         f"inference log on/off {logging_cost['rps_c32_log_on_vs_off']:.3f} | "
         f"levels/none {intervals_cost['rps_c32_levels_vs_none']:.3f} | "
+        f"batch of 256: {batch['p50_ms']:.0f} ms, {batch['series_per_s']:.0f} series/s, "
+        f"{batch['served_vs_in_process']:.2f}x in-process | "
         f"errors {at32['errors']} -> {OUTPUT}"
     )
 

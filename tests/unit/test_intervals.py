@@ -9,6 +9,7 @@ import torch
 from forecasting.core.levels import LevelError, check_levels
 from forecasting.model.intervals import (
     LEVEL_GRID,
+    ROW_CACHE,
     calibrate,
     interval_bounds,
     load_calibration,
@@ -67,6 +68,22 @@ def test_wider_levels_give_wider_intervals_and_the_file_round_trips(tmp_path):
     assert load_calibration(tmp_path).model_dump() == calibration.model_dump()
     assert load_calibration(tmp_path / "nothing") is None  # a model from before intervals
     assert calibration.levels == list(LEVEL_GRID) and len(calibration.quantiles) == 24
+
+
+def test_kept_half_width_rows_are_the_levels_own_read_only_and_bounded_in_number():
+    calibration = calibrate(
+        RecurrentForecaster(CONFIG).eval(), WindowDataset([_series(20, seed=1)], 96, 24, stride=1)
+    )
+    rows = calibration.half_width_rows([95.0, 80.0], 10)
+    assert rows.shape == (2, 10) and not rows.flags.writeable
+    assert np.array_equal(rows[0], calibration.half_widths(95.0)[:10])
+    assert calibration.half_width_rows([95.0, 80.0], 10) is rows  # built once
+    # a client may ask for any level in the range: past ROW_CACHE combinations none is kept
+    for step in range(2 * ROW_CACHE):
+        calibration.half_width_rows([50.0 + step * 0.25], 24)
+    assert len(calibration._rows) == ROW_CACHE
+    fresh = calibration.half_width_rows([99.4], 24)
+    assert np.array_equal(fresh[0], calibration.half_widths(99.4))
 
 
 def test_the_scale_is_the_networks_own_and_never_zero():
