@@ -244,6 +244,8 @@ def serve_load(runs: list[Run]) -> list[str]:
             ("**Bento c=32 ÷ mlflow models serve** (goal ≥ 2)", lambda r: f"**{number(r.get('rps_c32_vs_mlflow'), 1, '×')}**"),
             ("paired rounds, Bento c=32 ÷ in-process batched", _paired),
             ("**median of the paired rounds** (goal ≥ 0.5)", lambda r: f"**{number(r.get('rps_c32_vs_in_process_batched'), 2, '×')}**"),
+            ("inference log on ÷ off, c=32, geometric mean of rounds (goal ≥ 0.95)", lambda r: number((r.get("inference_log") or {}).get("rps_c32_log_on_vs_off"), 3)),
+            ("levels [80, 95] ÷ none, c=32, geometric mean of rounds (goal ≥ 0.9)", lambda r: number((r.get("intervals") or {}).get("rps_c32_levels_vs_none"), 3)),
             ("`/forecast_batch` of 256 series, c=1: p50, p99", lambda r: f"{number(_batch(r, 'p50_ms'), 0, ' ms')}, {number(_batch(r, 'p99_ms'), 0, ' ms')}"),
             ("`/forecast_batch` of 256: series/s (in-process)", lambda r: f"{number(_batch(r, 'series_per_s'))} ({number(_batch(r, 'in_process_series_per_s'))})"),
             ("`/forecast_batch` ÷ in-process, median of paired rounds", lambda r: number(_batch(r, "served_vs_in_process"), 2, "×")),
