@@ -27,12 +27,14 @@ def test_the_choice_is_written_into_the_train_section_keeping_every_comment(tmp_
     path = tmp_path / "params.yaml"
     original = (REPO_ROOT / "params.yaml").read_text()
     path.write_text(original)
+    rate = yaml.safe_load(original)["train"]["learning_rate"]  # today's: written, not a change
+    hidden = 64 if yaml.safe_load(original)["train"]["hidden_size"] != 64 else 32
     changed = write_choice(
-        path, "train", {"hidden_size": 64, "learning_rate": 0.01, "lag_mixture": False}
+        path, "train", {"hidden_size": hidden, "learning_rate": rate, "lag_mixture": False}
     )
     text = path.read_text()
     data = yaml.safe_load(text)
-    assert (data["train"]["hidden_size"], data["train"]["learning_rate"]) == (64, 0.01)
+    assert (data["train"]["hidden_size"], data["train"]["learning_rate"]) == (hidden, rate)
     assert data["train"]["lag_mixture"] is False and changed == ["hidden_size", "lag_mixture"]
     # only those lines changed, and each kept its comment
     before, after = original.splitlines(), text.splitlines()
