@@ -28,6 +28,7 @@ from forecasting.training.augmentation import shift_levels
 from forecasting.training.checkpoints import Checkpoint, fingerprint, load_checkpoint
 from forecasting.training.config import RunSettings, TrainingConfig
 from forecasting.training.distributed import World, current_world, device_for
+from forecasting.training.precision import check_precision
 from forecasting.training.progress import EpochRecord, Progress
 from forecasting.training.sampling import EpochSampler
 
@@ -250,6 +251,7 @@ class Trainer:
         self.config, self.settings, self.val_data = config, settings, val_data
         self.world = current_world()
         self.device = device_for(self.world, resolve_device(settings.device))
+        check_precision(config.precision, self.device)
         logger.info(
             "%d training windows, %d validation windows on %s%s",
             len(train_data),
