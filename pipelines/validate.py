@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from forecasting.core.auto_settings import main_season
-from forecasting.core.files import write_atomically, write_json
+from forecasting.core.files import write_json
 from forecasting.core.plots import series_overview
 from forecasting.data.contract import (
     ContractSettings,
@@ -24,7 +22,7 @@ from forecasting.data.contract import (
     summary_record,
     validate_frame,
 )
-from forecasting.data.drift import DriftLimits, check_against
+from forecasting.data.drift import DriftLimits
 from forecasting.data.gaps import (
     GapError,
     apply_fill_policy,
@@ -34,9 +32,9 @@ from forecasting.data.gaps import (
     gap_report,
 )
 from forecasting.data.snapshots import current_manifest, read_snapshot
-from forecasting.data.splits import short_test_split, split_chronologically
+from forecasting.data.splits import short_test_split, split_chronologically, write_splits
 from forecasting.registry.problem import Problem
-from forecasting.registry.reference import champion_reference
+from forecasting.registry.reference import drift_against_champion
 from pipelines._stage import StageError, exit_with, run_stage
 from pipelines.params import Params
 
@@ -44,24 +42,14 @@ logger = logging.getLogger("pipelines.validate")
 
 
 def check_drift(params: Params, train: pd.DataFrame, reports: Path) -> None:
-    """Compare the new training values with the champion's; warn or fail past the limits.
-
-    The registry is not a DVC dependency: with ``on_drift: fail`` a new champion can make the
-    same data fail, which is the point. ``drift.png`` shows the daily and weekly shape, beside
-    the champion's when there is one.
-    """
+    """Compare the new training values with the champion's; warn or fail past the limits."""
     v, t = params.validate_, params.train
     problem = Problem.of(
         params.base.freq, t.horizon, t.input_length, params.base.unit, train["series_id"].unique()
     )
-    reference = champion_reference(Path.cwd(), params.base.registered_model, problem)
-    found = None
-    if reference.profile is not None and reference.version is not None:
-        found = (reference.version, reference.profile)
-    else:
-        logger.info("drift not checked: %s", reference.skipped)
     limits = DriftLimits(v.drift_psi, v.drift_ks, v.drift_shape)
-    verdict = check_against(train, params.base.freq, found, limits, reports, reference.skipped)
+    name = params.base.registered_model
+    verdict = drift_against_champion(Path.cwd(), name, problem, train, limits, reports)
     if verdict is None:
         return
     if not verdict.drifted:
@@ -114,15 +102,9 @@ def validate(params: Params) -> None:
     logger.info("contract: %s", result.summary())
     splits = split_chronologically(frame, v.val_fraction, v.test_fraction)
     check_drift(params, splits.train, reports)
-    if (short := short_test_split(splits.test, main_season(params.base.freq))) is not None:
+    if (short := short_test_split(splits.test, params.base.freq)) is not None:
         logger.warning("%s", short)
-    for name in ("train", "val", "test"):
-        part = getattr(splits, name)
-        write_atomically(
-            params.paths.validated / f"{name}.parquet", partial(part.to_parquet, index=False)
-        )
-        first, last = part["timestamp"].min(), part["timestamp"].max()
-        logger.info("%-5s %5d rows  %s .. %s", name, len(part), first, last)
+    write_splits(splits, params.paths.validated)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

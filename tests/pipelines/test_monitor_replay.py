@@ -7,8 +7,9 @@ sustained +15 % level shift from 2024-02-02 (the trigger must fire within ``FLAG
 days of actuals after the shift, once). The test split is the last whole week of the 28 days:
 the champion's test MAE, which the monitor holds each live day against, then covers every
 weekday, the weekend and its two transitions, as a live fortnight does (a shorter test split
-leaves out the hard days, and the tiny model's Friday-into-Saturday forecasts read as decay). The trigger runs in report-only mode
-(``MONITOR_TRIGGER=none``): the retrain-and-recover part of the loop is not replayed here.
+leaves out the hard days, and the tiny model's Friday-into-Saturday forecasts read as decay).
+The trigger runs in report-only mode (``MONITOR_TRIGGER=none``): the retrain-and-recover part
+of the loop is not replayed here.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_a_test_split_shorter_than_the_season_of_any_series_is_named():
     # two series: 5 weeks (test: 336 steps, a week) and 3 weeks (test: 202 steps, 4.2 days)
     long, short = _frame(days=35), _frame(days=21).assign(series_id="short")
     splits = split_chronologically(pd.concat([long, short]), val_fraction=0.15, test_fraction=0.2)
-    warning = short_test_split(splits.test, season=336)
+    warning = short_test_split(splits.test, "30min")
     assert warning is not None and "202 steps" in warning and "validate.test_fraction" in warning
-    assert short_test_split(splits.test[splits.test["series_id"] != "short"], season=336) is None
-    assert short_test_split(splits.test, season=0) is None  # a frequency without a season
+    assert short_test_split(splits.test[splits.test["series_id"] != "short"], "30min") is None
+    assert short_test_split(splits.test, "YS") is None  # yearly: no season to cover

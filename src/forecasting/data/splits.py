@@ -5,10 +5,18 @@ Pandas only (no PyTorch): the validate and package stages import this without pa
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from forecasting.core.auto_settings import main_season
+from forecasting.core.files import write_atomically
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -43,13 +51,14 @@ def split_chronologically(frame: pd.DataFrame, val_fraction: float, test_fractio
     return Splits(*(frame[labels == split].reset_index(drop=True) for split in range(3)))
 
 
-def short_test_split(test: pd.DataFrame, season: int) -> str | None:
-    """A warning when some series' test split is shorter than one ``season`` (steps), else None.
+def short_test_split(test: pd.DataFrame, freq: str) -> str | None:
+    """A warning when some series' test split is shorter than its main season, else None.
 
     Evaluate's test MAE is what monitor holds each live day against: a test split without a
     whole season (a week of sub-daily data) leaves out days that are harder than the rest (a
     weekend and its transitions), and ordinary live days then read as decay.
     """
+    season = main_season(freq)  # steps; 0 where the frequency has none
     if season <= 1 or test.empty:
         return None
     shortest = int(test.groupby("series_id", sort=False).size().min())
@@ -60,6 +69,15 @@ def short_test_split(test: pd.DataFrame, season: int) -> str | None:
         "its test MAE leaves part of the season out, and monitor judges live days against it; "
         "raise validate.test_fraction or ingest more history"
     )
+
+
+def write_splits(splits: Splits, directory: Path) -> None:
+    """Write ``train``/``val``/``test.parquet`` into ``directory``, each atomically; log each."""
+    for name in SPLITS:
+        part = getattr(splits, name)
+        write_atomically(directory / f"{name}.parquet", partial(part.to_parquet, index=False))
+        first, last = part["timestamp"].min(), part["timestamp"].max()
+        logger.info("%-5s %5d rows  %s .. %s", name, len(part), first, last)
 
 
 def read_splits(directory: Path) -> Splits:

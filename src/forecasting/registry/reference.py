@@ -9,12 +9,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forecasting.core.errors import ForecastingError
-from forecasting.data.drift import PROFILE_ARTIFACT, ValueProfile
+from forecasting.data.drift import (
+    PROFILE_ARTIFACT,
+    DriftLimits,
+    DriftVerdict,
+    ValueProfile,
+    check_against,
+)
 from forecasting.registry.problem import Problem, belongs_to
 from forecasting.registry.tracking import check_store, connect, existing_store
 from forecasting.registry.versions import CHAMPION, version_by_alias
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 _UNREACHABLE = ("connection", "timed out", "timeout", "max retries", "refused", "unreachable")
@@ -75,3 +85,30 @@ def champion_reference(repo_root: Path, name: str, problem: Problem) -> Referenc
         logger.info("champion v%s has no data profile: drift not checked", champion.version)
         return Reference(str(champion.version), skipped="the champion has no data profile")
     return Reference(str(champion.version), ValueProfile.from_dict(data), skipped="")
+
+
+def drift_against_champion(
+    repo_root: Path,
+    name: str,
+    problem: Problem,
+    train: pd.DataFrame,
+    limits: DriftLimits,
+    reports: Path,
+) -> DriftVerdict | None:
+    """``check_against`` the registry champion's training profile (``drift.png`` either way).
+
+    None when there is nothing to compare with (no champion, or one of another problem); the
+    reason is logged. The registry is not a DVC dependency: a new champion can make the same
+    data drift, which is the point.
+
+    Raises:
+        ForecastingError: if a store exists but cannot be read (drift fails closed).
+
+    """
+    reference = champion_reference(repo_root, name, problem)
+    found = None
+    if reference.profile is not None and reference.version is not None:
+        found = (reference.version, reference.profile)
+    else:
+        logger.info("drift not checked: %s", reference.skipped)
+    return check_against(train, problem.freq, found, limits, reports, reference.skipped)
