@@ -78,6 +78,7 @@ def _train_and_log(
         # what shapes the model: the base and train sections, as canonical JSON
         params_sha256=json_sha256({s: getattr(params, s).model_dump(mode="json") for s in SHAPING}),
         freq=params.base.freq,
+        input_length=params.train.input_length,
         splits=splits,
         validated=params.paths.validated,
         raw=params.paths.raw,

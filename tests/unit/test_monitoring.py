@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.data.drift import ValueProfile
+from forecasting.data.drift import ValueProfile, served_profile
 from forecasting.monitoring.assessment import assess
 from forecasting.monitoring.expectation import Expectation
-from forecasting.monitoring.inputs import daily_input_drift, profile_mean
+from forecasting.monitoring.inputs import daily_input_drift
 from forecasting.monitoring.live import daily_errors, join_actuals, lead_errors, served_targets
 from forecasting.monitoring.trigger import TriggerPolicy, decide, judge_days, record_trigger
 from tests.conftest import synthetic_series
@@ -96,7 +96,7 @@ def test_a_level_shift_of_the_served_windows_is_drift_and_none_is_not():
     steady = _snapshot()
     shifted = _snapshot(shift_from="2024-01-17")
     profile = _profile(steady)
-    assert profile_mean(profile) == pytest.approx(steady["value"].iloc[: 14 * 48].mean(), rel=0.01)
+    assert profile.mean() == pytest.approx(steady["value"].iloc[: 14 * 48].mean(), rel=0.01)
 
     def drift(snapshot: pd.DataFrame, end: str, length: int):
         (day,) = daily_input_drift(
@@ -199,3 +199,37 @@ def test_the_github_trigger_needs_gh_and_a_token(monkeypatch):
     assert github_command("retrain.yml", "v3 decayed") == [
         "gh", "workflow", "run", "retrain.yml", "-f", "reason=v3 decayed",
     ]  # fmt: skip
+
+
+def test_a_champion_whose_test_split_ends_in_a_shift_expects_the_shifted_level():
+    """The retrain after a level shift: its test split holds the shifted days, its training split
+    does not; the served profile's level is the last test window's, its shapes the training's."""
+    shifted = _snapshot(shift_from="2024-01-24")  # Wednesday: the last 5 of the 28 days
+    train = shifted[shifted["timestamp"] < "2024-01-15"]
+    test = shifted[shifted["timestamp"] >= "2024-01-19"]
+    trained = ValueProfile.of(train["value"].to_numpy(), train, FREQ)
+    served = served_profile(test, trained, FREQ, input_length=96)
+    assert served.week_shape == trained.week_shape  # the shift is not read as a weekday shape
+    record = [_record(shifted, "2024-01-27T23:30", 0.0)]  # two shifted weekend days
+    (against_served,) = daily_input_drift(record, shifted, served, FREQ).values()
+    (against_trained,) = daily_input_drift(record, shifted, trained, FREQ).values()
+    assert abs(against_served.level) < 0.02
+    assert against_trained.level == pytest.approx(0.15, abs=0.02)
+
+
+def test_only_the_watched_champions_forecasts_are_judged():
+    snapshot = _snapshot()
+    earlier = [
+        _record(snapshot, f"2024-01-{d:02d}T23:30", 500.0) | {"model_version": "2"}
+        for d in range(15, 19)
+    ]
+    current = [_record(snapshot, f"2024-01-{d:02d}T23:30", 10.0) for d in range(19, 22)]
+    expectation = Expectation("3", 100.0, {}, _profile(snapshot), "test")
+    judged = assess(earlier + current, snapshot, FREQ, expectation, POLICY, {})
+    assert set(judged.days["model_version"]) == {"3"} and len(judged.days) == 3
+    assert judged.days["live_mae"].tolist() == pytest.approx([10.0] * 3)
+    assert "within its limits" in judged.decision.reason
+    undeployed = Expectation("4", 100.0, {}, _profile(snapshot), "test")
+    waiting = assess(earlier + current, snapshot, FREQ, undeployed, POLICY, {})
+    assert not waiting.decision.trigger and "no forecast of v4 yet" in waiting.decision.reason
+    assert waiting.as_dict(undeployed, torn=0)["days"] == []

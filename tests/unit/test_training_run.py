@@ -6,10 +6,16 @@ import logging
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from forecasting.data.drift import PROFILE_ARTIFACT
+from forecasting.data.drift import (
+    PROFILE_ARTIFACT,
+    SERVED_PROFILE_ARTIFACT,
+    ValueProfile,
+    seasonal_factor,
+)
 from forecasting.data.sources import ColumnMapping, canonical
 from forecasting.data.splits import SPLITS, Splits, split_chronologically
 from forecasting.model.inference import forecast_many
@@ -42,6 +48,7 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunInputs:
         params={"hidden_size": 8, "seed": 7},
         params_sha256="f" * 64,
         freq="30min",
+        input_length=CONFIG.input_length,
         splits=splits,
         validated=validated,
         raw=tmp_path / "raw",
@@ -92,6 +99,20 @@ def test_a_run_holds_tags_params_data_epochs_plots_and_a_model_that_loads(inputs
     assert {"validation/summary.json", PROFILE_ARTIFACT, "plots/learning_curve.png"} <= (
         _artifacts(client, run.run_id)
     )
+    # what monitor holds served inputs against: the test split's values, the training split's
+    # shapes (two days of test hold no whole week), the last test input window's level
+    served, trained = (
+        ValueProfile.from_dict(mlflow.artifacts.load_dict(f"runs:/{run.run_id}/{artifact}"))
+        for artifact in (SERVED_PROFILE_ARTIFACT, PROFILE_ARTIFACT)
+    )
+    test = inputs.splits.test
+    assert served.rows == len(test) and served.quantiles[50] == pytest.approx(
+        float(test["value"].median())
+    )
+    assert (served.day_shape, served.week_shape) == (trained.day_shape, trained.week_shape)
+    last = test.tail(CONFIG.input_length)
+    factor = seasonal_factor(pd.DatetimeIndex(last["timestamp"]), trained, "30min")
+    assert served.mean() == pytest.approx(last["value"].mean() / factor)
     assert record["run_id"] == run.run_id and record["model_uri"] == uri
 
     loaded = mlflow.pyfunc.load_model(uri)

@@ -25,6 +25,9 @@ import pandas as pd
 from forecasting.core.periods import steps_per_day, week_phase
 
 PROFILE_ARTIFACT = "data/profile.json"
+# What monitor holds a champion's served inputs against (``served_profile``): the data its
+# test MAE was measured on, the most recent regime it was shown to forecast.
+SERVED_PROFILE_ARTIFACT = "data/served_profile.json"
 _EPS = 1e-4  # an empty bin would make PSI infinite
 
 
@@ -63,6 +66,7 @@ class ValueProfile:
     rows: int
     day_shape: tuple[float, ...] = ()  # share of the mean at each step of the day
     week_shape: tuple[float, ...] = ()  # ... on each day of the week, Monday first
+    level: float | None = None  # the level served windows are held against (None: the mean)
 
     @classmethod
     def of(
@@ -83,6 +87,7 @@ class ValueProfile:
             "rows": self.rows,
             "day_shape": list(self.day_shape),
             "week_shape": list(self.week_shape),
+            "level": self.level,
         }
 
     @classmethod
@@ -93,7 +98,51 @@ class ValueProfile:
             int(data["rows"]),
             tuple(float(v) for v in data.get("day_shape", ())),
             tuple(float(v) for v in data.get("week_shape", ())),
+            None if data.get("level") is None else float(data["level"]),
         )
+
+    def mean(self) -> float:
+        """The level: ``level`` when set, else the values' mean from their 101 quantiles."""
+        if self.level is not None:
+            return self.level
+        quantiles = np.asarray(self.quantiles, dtype=np.float64)
+        return float(((quantiles[1:] + quantiles[:-1]) / 2).mean())
+
+
+def seasonal_factor(steps: pd.DatetimeIndex, profile: ValueProfile, freq: str) -> float:
+    """The level the profile's daily and weekly shapes expect over ``steps``, as a share.
+
+    The mean over ``steps`` of day shape x week shape (1.0 when the profile has no shapes).
+    """
+    factor = np.ones(len(steps))
+    if profile.day_shape:
+        per_day = steps_per_day(freq)
+        factor *= np.asarray(profile.day_shape)[week_phase(steps, freq) % per_day]
+    if len(profile.week_shape) == 7:
+        factor *= np.asarray(profile.week_shape)[steps.dayofweek]
+    return float(factor.mean()) if len(steps) else 1.0
+
+
+def served_profile(
+    test: pd.DataFrame, trained: ValueProfile, freq: str, input_length: int
+) -> ValueProfile:
+    """What monitor holds a champion's served inputs against: its test split (``test``).
+
+    Its values' quantiles; the daily and weekly shapes of the training split (``trained``),
+    since a split that holds a level shift part-way folds the shift into its weekday shares;
+    and as its level the last test input window of each series (``input_length`` steps, the
+    inputs of the last origin it was scored at), divided by what those shapes expect there.
+    """
+    values = test["value"].to_numpy()
+    shaped = ValueProfile(tuple(float(q) for q in np.quantile(values, np.linspace(0, 1, 101))),
+                          len(values), trained.day_shape, trained.week_shape)  # fmt: skip
+    levels = []
+    for _, rows in test.groupby("series_id", sort=False, observed=True):
+        tail = rows.sort_values("timestamp").tail(input_length)
+        steps = pd.DatetimeIndex(tail["timestamp"])
+        levels.append(float(tail["value"].mean()) / seasonal_factor(steps, shaped, freq))
+    level = float(np.mean(levels)) if levels else None
+    return ValueProfile(shaped.quantiles, shaped.rows, shaped.day_shape, shaped.week_shape, level)
 
 
 def _rounded(shape: np.ndarray) -> tuple[float, ...]:

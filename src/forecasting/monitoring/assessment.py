@@ -54,7 +54,7 @@ class Assessment:
             "expected": {
                 "test_mae": expectation.test_mae,
                 "source": expectation.source,
-                "profile": expectation.profile is not None,
+                "profile": expectation.profile_of,  # the split served inputs are held against
             },
             "torn_records": torn,
             "days": days,
@@ -92,18 +92,25 @@ def assess(
             "no test MAE of the champion to compare the live error with: run the pipeline "
             "(make run) so that evaluate scores and registers one"
         )
-    joined = join_actuals(served_targets(records, freq), snapshot, freq)
+    version = expectation.version
+    if version is None and records:
+        version = str(records[-1].get("model_version"))
+    # Only the watched version's forecasts: an earlier champion's were judged against its own
+    # test MAE and profile, in its own passes (and MLflow run), not against this one's.
+    served = [r for r in records if str(r.get("model_version")) == version]
+    if records and not served:
+        return Assessment(pd.DataFrame(), pd.DataFrame(columns=["lead", "live_mae", "naive_mae"]),
+                          Decision(False, f"no trigger: the log holds no forecast of v{version} "
+                                   "yet (is the new champion deployed?)", version), version)  # fmt: skip
+    joined = join_actuals(served_targets(served, freq), snapshot, freq)
     days = daily_errors(joined)
     if expectation.profile is not None and not days.empty:
-        drift = daily_input_drift(records, snapshot, expectation.profile, freq)
+        drift = daily_input_drift(served, snapshot, expectation.profile, freq)
         for name in ("level", "psi", "ks", "day_shape"):
             days[f"drift_{name}"] = [
                 getattr(drift[day], name) if day in drift else None for day in days["day"]
             ]
     judged = judge_days(days, expectation.test_mae, policy) if not days.empty else days
-    version = expectation.version
-    if version is None and records:
-        version = str(records[-1].get("model_version"))
     decision = decide_empty(version) if judged.empty else decide(judged, version, policy, state)
     return Assessment(judged, lead_errors(joined), decision, version)
 

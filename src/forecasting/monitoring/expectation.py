@@ -1,7 +1,14 @@
-"""What the champion was expected to do: its test MAE (overall and by lead) and training profile.
+"""What the champion was expected to do: its test MAE (overall and by lead), and its inputs.
 
-From the registry when a store exists (the version's ``test.mae`` tag, its run's data profile);
+From the registry when a store exists (the version's ``test.mae`` tag, its run's data profiles);
 otherwise from ``reports/evaluate`` (the last evaluation, which names the version it scored).
+Served inputs are held against the champion's **served profile** (``data.drift.served_profile``):
+its test split's values, the training split's daily and weekly shapes, and the level of its last
+test input window, the latest level it was scored at. Its training split alone would be the
+wrong reference after a retrain that follows a level shift: the new champion's test split holds
+the shifted days (the gate passed it on them), its training split does not, and drift against
+it would alarm, and retrain, until the shift had aged into the training split. A champion
+logged before served profiles existed falls back to its training profile.
 """
 
 from __future__ import annotations
@@ -11,20 +18,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from forecasting.data.drift import PROFILE_ARTIFACT, ValueProfile
+from forecasting.data.drift import PROFILE_ARTIFACT, SERVED_PROFILE_ARTIFACT, ValueProfile
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """The served champion's expected error and the data it was trained on."""
+    """The served champion's expected error and inputs."""
 
     version: str | None
     test_mae: float | None
     by_lead: dict[int, float]  # lead -> test MAE at that lead (the last evaluation's)
     profile: ValueProfile | None
     source: str  # where it came from, for the report
+    profile_of: str | None = None  # "test split" | "training split" (an older champion) | None
 
 
 def _by_lead(reports: Path) -> dict[int, float]:
@@ -72,13 +80,22 @@ def champion_expectation(repo_root: Path, name: str, reports: Path) -> Expectati
         return from_reports(reports)
     import mlflow
 
-    profile = None
-    try:
-        profile = ValueProfile.from_dict(
-            mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{PROFILE_ARTIFACT}")
+    profile, profile_of = None, None
+    for artifact, split in (
+        (SERVED_PROFILE_ARTIFACT, "test split"),
+        (PROFILE_ARTIFACT, "training split"),
+    ):
+        try:
+            data = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{artifact}")
+        except Exception as err:  # an older champion: the next profile, or no drift judged
+            logger.info("champion v%s: no readable %s (%s)", champion.version, artifact, err)
+            continue
+        profile, profile_of = ValueProfile.from_dict(data), split
+        break
+    if profile is None:
+        logger.warning(
+            "champion v%s has no readable data profile: drift not judged", champion.version
         )
-    except Exception as err:  # an older champion without a profile: drift is not judged
-        logger.warning("champion v%s has no readable data profile (%s)", champion.version, err)
     mae = champion.tags.get("test.mae")
     version = str(champion.version)
     local = from_reports(reports)
@@ -88,4 +105,5 @@ def champion_expectation(repo_root: Path, name: str, reports: Path) -> Expectati
         local.by_lead if local.version == version else {},
         profile,
         f"registry {name} v{version}",
+        profile_of,
     )

@@ -1,8 +1,8 @@
-"""Drift of the served input windows against the champion's training profile, day by day.
+"""Drift of the served input windows against the champion's test-split profile, day by day.
 
 Two views of the same windows:
 
-* their **level**: each logged window mean against what the training data's level, daily and
+* their **level**: each logged window mean against what the profiled data's level, daily and
   weekly shape expect of a window over those same steps (so a window of two weekend days is not
   "10 % low"), as a share of it: a +15 % level shift reads 0.15, from the log alone;
 * their **distribution and daily shape**: the values the day's windows covered, read back from
@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.core.periods import step_of, steps_per_day, week_phase
-from forecasting.data.drift import ValueProfile, compare, seasonal_shape
+from forecasting.core.periods import step_of
+from forecasting.data.drift import ValueProfile, compare, seasonal_factor, seasonal_shape
 
 
 @dataclass(frozen=True)
 class InputDrift:
-    """One day's served inputs against the training profile."""
+    """One day's served inputs against the champion's profile."""
 
     level: float  # mean window mean / training mean - 1
     psi: float | None  # None: the windows' values are not in the snapshot
@@ -36,26 +36,6 @@ class InputDrift:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"level": self.level, "psi": self.psi, "ks": self.ks, "day_shape": self.day_shape}
-
-
-def profile_mean(profile: ValueProfile) -> float:
-    """The training values' mean, from their 101 quantiles (the trapezoid between them)."""
-    quantiles = np.asarray(profile.quantiles, dtype=np.float64)
-    return float(((quantiles[1:] + quantiles[:-1]) / 2).mean())
-
-
-def seasonal_factor(steps: pd.DatetimeIndex, profile: ValueProfile, freq: str) -> float:
-    """The level the profile's daily and weekly shapes expect over ``steps``, as a share.
-
-    The mean over ``steps`` of day shape x week shape (1.0 when the profile has no shapes).
-    """
-    factor = np.ones(len(steps))
-    if profile.day_shape:
-        per_day = steps_per_day(freq)
-        factor *= np.asarray(profile.day_shape)[week_phase(steps, freq) % per_day]
-    if len(profile.week_shape) == 7:
-        factor *= np.asarray(profile.week_shape)[steps.dayofweek]
-    return float(factor.mean()) if len(steps) else 1.0
 
 
 def daily_input_drift(
@@ -68,7 +48,7 @@ def daily_input_drift(
 
     Records without an ``input`` summary (none are written so) are skipped.
     """
-    mean = profile_mean(profile)
+    mean = profile.mean()
     step = step_of(freq)
     stamps = snapshot["timestamp"]
     by_day: dict[pd.Timestamp, list[dict[str, Any]]] = {}

@@ -22,7 +22,12 @@ import pandas as pd
 
 import forecasting
 from forecasting.core.pins import exact_pins
-from forecasting.data.drift import PROFILE_ARTIFACT, ValueProfile
+from forecasting.data.drift import (
+    PROFILE_ARTIFACT,
+    SERVED_PROFILE_ARTIFACT,
+    ValueProfile,
+    served_profile,
+)
 from forecasting.data.requests import latest_request
 from forecasting.data.splits import SPLITS, Splits
 from forecasting.registry.provenance import (
@@ -53,6 +58,7 @@ class RunInputs:
     params: Mapping[str, Any]  # the run's MLflow params
     params_sha256: str
     freq: str
+    input_length: int  # steps in a model input window: the level monitor expects is the last one's
     splits: Splits
     validated: Path  # the folder the splits were read from
     raw: Path  # the raw snapshot folder, for its dvc.lock hash
@@ -201,3 +207,7 @@ def _log_new_run(inputs: RunInputs) -> None:
     train = inputs.splits.train
     profile = ValueProfile.of(train["value"].to_numpy(), train, inputs.freq)
     mlflow.log_dict(profile.as_dict(), PROFILE_ARTIFACT)
+    # what monitor holds this model's served inputs against: the test split it is gated on
+    test = inputs.splits.test
+    served = served_profile(test, profile, inputs.freq, inputs.input_length)
+    mlflow.log_dict(served.as_dict(), SERVED_PROFILE_ARTIFACT)
