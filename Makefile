@@ -128,6 +128,7 @@ container-push: ## push IMAGE_ARCHIVE to IMAGE_REF (docker://registry/name:tag) 
 	skopeo copy "oci-archive:$(IMAGE_ARCHIVE)" "$(IMAGE_REF)"
 
 # The benchmark scripts; benchmarks/_meta.py (their date/commit/processor helper) and report.py are not.
+# serve_load.py's published figures are driven by wrk (apt-get install wrk); without it, it says so.
 BENCHMARKS := $(filter-out benchmarks/report.py,$(wildcard benchmarks/[a-z]*.py))
 bench: $(STAMP) ## run the benchmarks (JSON under reports/bench/), then write docs/benchmarks.md from it
 	@for script in $(BENCHMARKS); do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
