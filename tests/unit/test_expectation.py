@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -19,11 +18,17 @@ NAME = "expectation-test"
 
 
 def _version(client: MlflowClient, profiles: dict[str, float], mae: str) -> str:
-    """A registered version whose run logged a profile of constant ``value`` per artifact."""
-    with mlflow.start_run() as run:
-        for artifact, value in profiles.items():
-            mlflow.log_dict(ValueProfile.of(np.full(10, value)).as_dict(), artifact)
-    version = client.create_model_version(NAME, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    """A registered version whose run logged a profile of constant ``value`` per artifact.
+
+    The client API throughout: MLflow's fluent API caches the active experiment per process,
+    and an earlier test's experiment id does not exist in this store."""
+    experiment = client.get_experiment_by_name(NAME)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(NAME)
+    run_id = client.create_run(experiment_id).info.run_id
+    for artifact, value in profiles.items():
+        client.log_dict(run_id, ValueProfile.of(np.full(10, value)).as_dict(), artifact)
+    client.set_terminated(run_id)
+    version = client.create_model_version(NAME, f"runs:/{run_id}/model", run_id)
     client.set_model_version_tag(NAME, version.version, "test.mae", mae)
     return str(version.version)
 
