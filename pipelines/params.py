@@ -111,6 +111,7 @@ class Validate(Section):
     on_gap: Literal["fail", "fill"]
     on_missing: Literal["fail", "fill"]
     max_fill_steps: int = Field(ge=1, le=10_000)
+    rows_per_chunk: int = Field(ge=1)
     on_drift: Literal["warn", "fail"]
     drift_psi: float = Field(gt=0)
     drift_ks: float = Field(gt=0, le=1)

@@ -197,7 +197,66 @@ def _example(checked: pd.DataFrame, index: Any, column: str | None, freq: str) -
     return f"{at}: value {float(row['value'])!r}"
 
 
-def _describe(result: Any, why: str, checked: pd.DataFrame, freq: str) -> Failure:
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's result on one chunk of whole series, or summed over chunks.
+
+    Every per-series check holds within a series, and a chunk holds whole series: the
+    snapshot's verdict is the chunks' verdicts together, their counts added.
+    """
+
+    expectation: str
+    column: str | None
+    why: str
+    success: bool
+    element_count: int = 0
+    missing_count: int = 0
+    unexpected_count: int | None = None  # None: not a per-row expectation
+    observed: Any = None  # a table-level observation (the columns, the row count)
+    error: str | None = None
+    examples: tuple[str, ...] = ()
+
+    def plus(self, other: Outcome) -> Outcome:
+        """This outcome and the same expectation's on another chunk, together."""
+        observed = self.observed
+        if isinstance(observed, int) and isinstance(other.observed, int):
+            observed += other.observed  # the row count
+        elif self.success and not other.success:
+            observed = other.observed  # the column set that failed
+        unexpected = None
+        if self.unexpected_count is not None or other.unexpected_count is not None:
+            unexpected = (self.unexpected_count or 0) + (other.unexpected_count or 0)
+        return Outcome(
+            self.expectation,
+            self.column,
+            self.why,
+            self.success and other.success,
+            self.element_count + other.element_count,
+            self.missing_count + other.missing_count,
+            unexpected,
+            observed,
+            self.error or other.error,
+            (self.examples + other.examples)[:EXAMPLE_ROWS],
+        )
+
+    def failure(self) -> Failure:
+        """The failed expectation in words; its counts are those of every chunk seen."""
+        if self.observed is not None:
+            observed = f"{self.observed!r}"
+        elif self.unexpected_count is not None:
+            checked = self.element_count - self.missing_count
+            share = 100 * self.unexpected_count / checked if checked else 0.0
+            observed = (
+                f"{self.unexpected_count} unexpected of {self.element_count} rows ({share:.2f}%)"
+            )
+        elif self.error:
+            observed = f"an error: {self.error}"
+        else:
+            observed = "a failure"
+        return Failure(self.expectation, self.column, self.why, observed, self.examples)
+
+
+def _outcome(result: Any, why: str, checked: pd.DataFrame, freq: str) -> Outcome:
     config = result.expectation_config
     kwargs = dict(config.kwargs)
     details = result.result or {}
@@ -205,24 +264,25 @@ def _describe(result: Any, why: str, checked: pd.DataFrame, freq: str) -> Failur
         ",".join(kwargs["column_list"]) if "column_list" in kwargs else None
     )
     examples: list[str] = []
-    if "observed_value" in details:
-        observed = f"{details['observed_value']!r}"
-    elif "unexpected_count" in details:
-        observed = (
-            f"{details['unexpected_count']} unexpected of {details.get('element_count', '?')} "
-            f"rows ({details.get('unexpected_percent', 0):.2f}%)"
-        )
-        for index in details.get("partial_unexpected_index_list") or []:
-            example = _example(checked, index, kwargs.get("column"), freq)
-            if example not in examples:
-                examples.append(example)
-            if len(examples) == EXAMPLE_ROWS:
-                break
-    elif result.exception_info and result.exception_info.get("raised_exception"):
-        observed = f"an error: {result.exception_info.get('exception_message')}"
-    else:
-        observed = "a failure"
-    return Failure(config.type, column, why, observed, tuple(examples))
+    for index in details.get("partial_unexpected_index_list") or []:
+        example = _example(checked, index, kwargs.get("column"), freq)
+        if example not in examples:
+            examples.append(example)
+        if len(examples) == EXAMPLE_ROWS:
+            break
+    raised = result.exception_info and result.exception_info.get("raised_exception")
+    return Outcome(
+        config.type,
+        column,
+        why,
+        bool(result.success),
+        int(details.get("element_count") or 0),
+        int(details.get("missing_count") or 0),
+        None if "unexpected_count" not in details else int(details["unexpected_count"]),
+        details.get("observed_value"),
+        str(result.exception_info.get("exception_message")) if raised else None,
+        tuple(examples) if not result.success else (),
+    )
 
 
 def _data_docs_action(context: Any, docs_dir: Path) -> Any:
@@ -245,10 +305,73 @@ def _data_docs_action(context: Any, docs_dir: Path) -> Any:
     return gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["validate"])
 
 
+class Contract:
+    """The suite in one Great Expectations context, run on one chunk of whole series at a time.
+
+    Built once: a context and a checkpoint cost about a second, a chunk's run far less.
+    ``result()`` is the verdict on every chunk checked so far.
+    """
+
+    def __init__(self, settings: ContractSettings, docs_dir: Path | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        # This module sets its own logger to INFO at import, to announce a temporary docs folder.
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+        self.settings = settings
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # the stage logs
+        source = context.data_sources.add_pandas("snapshot")
+        batch = source.add_dataframe_asset("series").add_batch_definition_whole_dataframe("all")
+        suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME))
+        self._reasons: dict[str, str] = {}
+        for expectation, why in _expectations(settings):
+            expectation.meta = {"why": why}
+            self._reasons[str(suite.add_expectation(expectation).id)] = why
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name="snapshot_contract", data=batch, suite=suite)
+        )
+        actions = [] if docs_dir is None else [_data_docs_action(context, docs_dir)]
+        self._checkpoint = context.checkpoints.add(
+            gx.Checkpoint(name="contract", validation_definitions=[definition], actions=actions)
+        )
+        self._outcomes: dict[str, Outcome] = {}
+        self._raw: list[dict[str, Any]] = []
+
+    def check(self, frame: pd.DataFrame) -> None:
+        """Run the suite on ``frame``: canonical rows of whole series (no series cut short)."""
+        checked = with_derived_columns(frame, self.settings.freq)
+        run = self._checkpoint.run(batch_parameters={"dataframe": checked})
+        validation = next(iter(run.run_results.values()))
+        for item in validation.results:
+            key = str(getattr(item.expectation_config, "id", ""))
+            outcome = _outcome(item, self._reasons.get(key, ""), checked, self.settings.freq)
+            seen = self._outcomes.get(key)
+            self._outcomes[key] = outcome if seen is None else seen.plus(outcome)
+        self._raw.append(validation.to_json_dict())
+
+    @property
+    def passed(self) -> bool:
+        """Whether every chunk checked so far met every expectation."""
+        return all(outcome.success for outcome in self._outcomes.values())
+
+    def result(self) -> ContractResult:
+        """The verdict on every chunk checked; ``raw`` is GE's result (a list of them per chunk)."""
+        outcomes = list(self._outcomes.values())
+        success = all(outcome.success for outcome in outcomes)
+        raw = self._raw[0] if len(self._raw) == 1 else {"success": success, "chunks": self._raw}
+        return ContractResult(
+            success=success,
+            evaluated=len(outcomes),
+            failures=[outcome.failure() for outcome in outcomes if not outcome.success],
+            raw=raw,
+        )
+
+
 def validate_frame(
     frame: pd.DataFrame, settings: ContractSettings, docs_dir: Path | None = None
 ) -> ContractResult:
-    """Validate a canonical frame against the contract.
+    """Validate a canonical frame against the contract, in one go.
 
     Args:
         frame: canonical ``series_id, timestamp, value`` rows.
@@ -259,52 +382,9 @@ def validate_frame(
         The result; it never raises on failed expectations (check ``success``).
 
     """
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    # This module sets its own logger to INFO at import, to announce a temporary docs folder.
-    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
-    checked = with_derived_columns(frame, settings.freq)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # the stage logs instead
-    source = context.data_sources.add_pandas("snapshot")
-    batch_definition = source.add_dataframe_asset("series").add_batch_definition_whole_dataframe(
-        "all"
-    )
-    suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME))
-    reasons: dict[str, str] = {}
-    for expectation, why in _expectations(settings):
-        expectation.meta = {"why": why}
-        added = suite.add_expectation(expectation)
-        reasons[str(added.id)] = why
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="snapshot_contract", data=batch_definition, suite=suite)
-    )
-    actions = [] if docs_dir is None else [_data_docs_action(context, docs_dir)]
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name="contract", validation_definitions=[definition], actions=actions)
-    )
-    run = checkpoint.run(
-        batch_parameters={"dataframe": checked},
-        expectation_parameters=None,
-    )
-    validation = next(iter(run.run_results.values()))
-    failures = [
-        _describe(
-            item,
-            reasons.get(str(getattr(item.expectation_config, "id", "")), ""),
-            checked,
-            settings.freq,
-        )
-        for item in validation.results
-        if not item.success
-    ]
-    return ContractResult(
-        success=bool(validation.success),
-        evaluated=len(validation.results),
-        failures=failures,
-        raw=validation.to_json_dict(),
-    )
+    contract = Contract(settings, docs_dir)
+    contract.check(frame)
+    return contract.result()
 
 
 def summary_record(

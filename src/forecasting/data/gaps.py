@@ -11,6 +11,7 @@ the same bound when ``validate.on_missing: fill``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,21 @@ class GapReport:
 
     def __bool__(self) -> bool:
         return self.count > 0
+
+    @classmethod
+    def combined(cls, reports: Sequence[GapReport], what: str = "step") -> GapReport:
+        """The reports of consecutive chunks of whole series as one report of them all."""
+        gaps = [gap for report in reports for gap in report.longest]
+        # Longest first; among equals, the earlier chunk first (a stable sort, as within one).
+        longest = tuple(sorted(gaps, key=lambda gap: -gap.missing_steps)[:SHOWN_GAPS])
+        steps = [report.steps for report in reports]
+        return cls(
+            sum(report.count for report in reports),
+            sum(report.missing_steps for report in reports),
+            longest,
+            np.concatenate(steps) if steps else np.zeros(0, dtype=np.int64),
+            what,
+        )
 
     def longer_than(self, max_steps: int) -> int:
         """How many gaps miss more than ``max_steps`` steps."""
@@ -182,9 +198,9 @@ def _fill_series(
     return part, fill, inserted
 
 
-def fill_missing(
+def fill_runs(
     frame: pd.DataFrame, freq: str, max_steps: int, steps: bool = True, values: bool = False
-) -> tuple[pd.DataFrame, int]:
+) -> tuple[pd.DataFrame, int, list[Gap]]:
     """Fill missing timestamps (``steps``) and/or NaN cells (``values``) by linear interpolation.
 
     A run of consecutive missing observations (timestamps, cells, or both when both are
@@ -192,10 +208,8 @@ def fill_missing(
     to interpolate from: those rows are dropped (logged by the caller from the report).
 
     Returns:
-        The frame (on a regular grid per series with ``steps``), and how many cells were filled.
-
-    Raises:
-        GapError: naming the longest run if any run is longer than ``max_steps``.
+        The frame (on a regular grid per series with ``steps``), how many cells were filled,
+        and the runs longer than ``max_steps`` (``too_long_error`` says it in words).
 
     """
     parts, filled, too_long, changed = [], 0, [], False
@@ -216,18 +230,39 @@ def fill_missing(
         filled += int(fill[keep].sum())
         changed |= bool(fill.any() or not keep.all())
         parts.append(part[keep])
-    if too_long:
-        longest = max(too_long, key=lambda gap: gap.missing_steps)
-        raise GapError(
-            f"{len(too_long)} gap(s) are longer than validate.max_fill_steps={max_steps}; the "
-            f"longest is {longest}. Fix the source, or raise the bound if interpolating that "
-            "far is sound."
-        )
-    if not changed:
-        return frame, 0
+    if too_long or not changed:
+        return frame, 0, too_long
     result = pd.concat(parts, ignore_index=True)
     result["timestamp"] = result["timestamp"].astype("datetime64[ns]")
-    return result, filled
+    return result, filled, too_long
+
+
+def too_long_error(too_long: Sequence[Gap], max_steps: int) -> GapError:
+    """The error for runs longer than ``validate.max_fill_steps``, naming the longest."""
+    longest = max(too_long, key=lambda gap: gap.missing_steps)
+    return GapError(
+        f"{len(too_long)} gap(s) are longer than validate.max_fill_steps={max_steps}; the "
+        f"longest is {longest}. Fix the source, or raise the bound if interpolating that "
+        "far is sound."
+    )
+
+
+def fill_missing(
+    frame: pd.DataFrame, freq: str, max_steps: int, steps: bool = True, values: bool = False
+) -> tuple[pd.DataFrame, int]:
+    """``fill_runs``, raising on a run too long to fill.
+
+    Returns:
+        The frame (on a regular grid per series with ``steps``), and how many cells were filled.
+
+    Raises:
+        GapError: naming the longest run if any run is longer than ``max_steps``.
+
+    """
+    filled_frame, filled, too_long = fill_runs(frame, freq, max_steps, steps, values)
+    if too_long:
+        raise too_long_error(too_long, max_steps)
+    return filled_frame, filled
 
 
 def fill_gaps(frame: pd.DataFrame, freq: str, max_steps: int) -> tuple[pd.DataFrame, int]:
@@ -292,20 +327,29 @@ def apply_fill_policy(
 
     """
     (steps, values), (gaps, missing) = fill, found
-    for seen, what in ((gaps, "gaps"), (missing, "missing values")):
-        if seen:
-            logger.warning("%s in the snapshot: %s", what, seen.summary())
     if not ((gaps and steps) or (missing and values)):
+        log_gaps_and_fill(gaps, missing, 0, 0)
         return FillOutcome(frame, 0, 0, gap_report(gaps, missing))
     filled_frame, filled = fill_missing(frame, freq, max_steps, steps=steps, values=values)
     filled_steps = gaps.missing_steps if steps else 0
+    log_gaps_and_fill(gaps, missing, filled_steps, filled - filled_steps)
     report = gap_report(gaps, missing, filled_steps, filled - filled_steps)
-    logger.warning(
-        "filled %d missing step(s) and %d missing value(s) by linear interpolation",
-        filled_steps,
-        filled - filled_steps,
-    )
     return FillOutcome(filled_frame, filled_steps, filled - filled_steps, report)
+
+
+def log_gaps_and_fill(
+    gaps: GapReport, missing: GapReport, filled_steps: int, filled_values: int
+) -> None:
+    """A warning for the gaps and for the missing values found, and one for what was filled."""
+    for seen, what in ((gaps, "gaps"), (missing, "missing values")):
+        if seen:
+            logger.warning("%s in the snapshot: %s", what, seen.summary())
+    if filled_steps or filled_values:
+        logger.warning(
+            "filled %d missing step(s) and %d missing value(s) by linear interpolation",
+            filled_steps,
+            filled_values,
+        )
 
 
 def fill_hint(gaps: GapReport, missing: GapReport, values_fill: bool, report: str) -> str:

@@ -21,10 +21,13 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from forecasting.data.fetching import SourceError
 from forecasting.core.files import file_sha256, write_json
@@ -137,9 +140,64 @@ def read_snapshot(directory: Path) -> pd.DataFrame:
         SourceError: if there is no snapshot or it was modified after ingest.
 
     """
+    return pd.read_parquet(snapshot_file(directory))
+
+
+def snapshot_file(directory: Path) -> Path:
+    """The current snapshot's Parquet file, checked against its manifest's sha256.
+
+    Raises:
+        SourceError: if there is no snapshot or it was modified after ingest.
+
+    """
     manifest = current_manifest(directory)
-    snapshot = _verified(directory / manifest["snapshot"], manifest["sha256"])
-    return pd.read_parquet(snapshot)
+    return _verified(directory / manifest["snapshot"], manifest["sha256"])
+
+
+def snapshot_rows(path: Path) -> int:
+    """How many rows a snapshot file holds, from its footer (nothing else is read)."""
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def series_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """The snapshot at ``path`` as frames of whole series, of about ``rows`` rows each.
+
+    A series is never cut: the rows of the last series in a batch wait for the next one, and a
+    series longer than ``rows`` is one frame of its own. Frames are as ``read_snapshot``'s;
+    a snapshot without rows is one empty frame.
+
+    Raises:
+        SourceError: if a series' rows are not contiguous (ingest writes them sorted).
+
+    """
+    held: list[pd.DataFrame] = []  # rows read and not yet yielded; Arrow's batches may be smaller
+    done: set[object] = set()  # series already yielded
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        held.append(batch.to_pandas())
+        if sum(map(len, held)) < rows:
+            continue
+        frame = pd.concat(held, ignore_index=True)
+        codes = pd.factorize(frame["series_id"], use_na_sentinel=False)[0]
+        others = np.flatnonzero(codes != codes[-1])  # rows not of the last series
+        cut = int(others[-1]) + 1 if len(others) else 0
+        held = [frame.iloc[cut:].reset_index(drop=True)]
+        if cut:
+            yield _checked_contiguous(frame.iloc[:cut], done)
+    if rest := [part for part in held if len(part)]:
+        yield _checked_contiguous(pd.concat(rest, ignore_index=True), done)
+    elif not done:  # no rows: one empty frame, typed as the file is, for the contract to refuse
+        yield pq.read_table(path).to_pandas()
+
+
+def _checked_contiguous(chunk: pd.DataFrame, done: set[object]) -> pd.DataFrame:
+    names = set(pd.unique(chunk["series_id"]))
+    if again := names & done:
+        raise SourceError(
+            f"series {sorted(map(str, again))[0]!r} appears in two places in the snapshot; ingest "
+            "writes each series' rows together: re-run it (`dvc repro -f ingest`)"
+        )
+    done |= names
+    return chunk
 
 
 def list_snapshots(directory: Path) -> list[dict[str, Any]]:

@@ -6,12 +6,15 @@ Pandas only (no PyTorch): the validate and package stages import this without pa
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from forecasting.core.auto_settings import main_season
 from forecasting.core.files import write_atomically
@@ -58,11 +61,15 @@ def short_test_split(test: pd.DataFrame, freq: str) -> str | None:
     whole season (a week of sub-daily data) leaves out days that are harder than the rest (a
     weekend and its transitions), and ordinary live days then read as decay.
     """
-    season = main_season(freq)  # steps; 0 where the frequency has none
-    if season <= 1 or test.empty:
+    if test.empty:
         return None
-    shortest = int(test.groupby("series_id", sort=False).size().min())
-    if shortest >= season:
+    return short_test_warning(int(test.groupby("series_id", sort=False).size().min()), freq)
+
+
+def short_test_warning(shortest: int, freq: str) -> str | None:
+    """``short_test_split``'s warning, from the shortest series' test rows."""
+    season = main_season(freq)  # steps; 0 where the frequency has none
+    if season <= 1 or shortest >= season:
         return None
     return (
         f"the test split holds {shortest} steps of a series, less than its {season}-step season: "
@@ -78,6 +85,66 @@ def write_splits(splits: Splits, directory: Path) -> None:
         write_atomically(directory / f"{name}.parquet", partial(part.to_parquet, index=False))
         first, last = part["timestamp"].min(), part["timestamp"].max()
         logger.info("%-5s %5d rows  %s .. %s", name, len(part), first, last)
+
+
+class SplitWriter:
+    """``write_splits`` for a snapshot checked one chunk of whole series at a time.
+
+    Each chunk's splits are appended to hidden files beside the targets; ``commit`` renames
+    them into place, and leaving the block without it deletes them: nothing half-written and
+    nothing from a snapshot that failed a later check is ever read as the validated data.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._created = not directory.exists()  # then removed again unless committed
+        self._committed = False
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._seen: dict[str, tuple[int, pd.Timestamp | None, pd.Timestamp | None]] = {}
+
+    def _staged(self, name: str) -> Path:
+        return self.directory / f".{name}.parquet.partial"
+
+    def append(self, splits: Splits) -> None:
+        """Append one chunk's splits (series that no earlier chunk held)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name in SPLITS:
+            part = getattr(splits, name)
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if name not in self._writers:
+                self._writers[name] = pq.ParquetWriter(self._staged(name), table.schema)
+            self._writers[name].write_table(table)
+            rows, first, last = self._seen.get(name, (0, None, None))
+            if len(part):
+                low, high = part["timestamp"].min(), part["timestamp"].max()
+                first = low if first is None else min(first, low)
+                last = high if last is None else max(last, high)
+            self._seen[name] = (rows + len(part), first, last)
+
+    def commit(self) -> None:
+        """Move every split into place, and log each as ``write_splits`` does."""
+        self._close()
+        for name in SPLITS:
+            os.replace(self._staged(name), self.directory / f"{name}.parquet")
+            rows, first, last = self._seen[name]
+            logger.info("%-5s %5d rows  %s .. %s", name, rows, first, last)
+        self._committed = True
+
+    def _close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def __enter__(self) -> SplitWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close()
+        for name in SPLITS:
+            self._staged(name).unlink(missing_ok=True)
+        if self._created and not self._committed and self.directory.is_dir():
+            if not any(self.directory.iterdir()):
+                self.directory.rmdir()
 
 
 def read_splits(directory: Path) -> Splits:

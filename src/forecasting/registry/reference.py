@@ -9,22 +9,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from forecasting.core.errors import ForecastingError
 from forecasting.data.drift import (
     PROFILE_ARTIFACT,
     DriftLimits,
     DriftVerdict,
+    TrainingValues,
     ValueProfile,
     check_against,
 )
 from forecasting.registry.problem import Problem, belongs_to
 from forecasting.registry.tracking import check_store, connect, existing_store
 from forecasting.registry.versions import CHAMPION, version_by_alias
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 logger = logging.getLogger(__name__)
 _UNREACHABLE = ("connection", "timed out", "timeout", "max retries", "refused", "unreachable")
@@ -91,7 +88,7 @@ def drift_against_champion(
     repo_root: Path,
     name: str,
     problem: Problem,
-    train: pd.DataFrame,
+    train: TrainingValues,
     limits: DriftLimits,
     reports: Path,
 ) -> DriftVerdict | None:
@@ -111,4 +108,4 @@ def drift_against_champion(
         found = (reference.version, reference.profile)
     else:
         logger.info("drift not checked: %s", reference.skipped)
-    return check_against(train, problem.freq, found, limits, reports, reference.skipped)
+    return check_against(train, found, limits, reports, reference.skipped)
