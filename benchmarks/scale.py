@@ -8,7 +8,8 @@ to learn across series. They are written as one Parquet source with a ``series_i
 Each count runs the real stages as ``dvc repro`` runs them, each in its own process
 (``python -m pipelines.<stage>`` in a fresh copy of the repository with its own MLflow store),
 on params.yaml with the profile ``benchmarks/profiles/scale.yaml`` applied (what a team at
-1,000 series would set: a fixed ``train.windows_per_epoch``, fewer epochs, fitted baselines off).
+1,000 series would set: fixed ``train.windows_per_epoch`` and ``train.val_windows``, fewer
+epochs, fitted baselines off).
 For each stage: wall time, start-up (the interpreter and the stage's imports) apart from its
 work, throughput (rows/s for ingest and validate; for train, windows trained over the stage's
 work, with the seconds an epoch takes and the windows/s of its training steps alone; for

@@ -142,6 +142,7 @@ class Train(Section):
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     windows_per_epoch: int | None = Field(ge=1)
+    val_windows: int | None = Field(ge=1)
     learning_rate: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     patience: int = Field(ge=1)

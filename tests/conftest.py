@@ -67,6 +67,7 @@ def fit_config(**overrides: Any) -> Any:
         "seed": 42,
         "precision": "fp32",
         "windows_per_epoch": None,
+        "val_windows": None,
     }
     return TrainingConfig(**{**values, **overrides})
 

@@ -88,7 +88,7 @@ def test_a_full_sqlite_store_is_one_line(small_disk, monkeypatch, caplog):
     uri = f"sqlite:///{small_disk / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(uri, uri)  # explicit: an earlier test may leave a cached store
     client.create_registered_model("demand-forecaster")
     _fill(small_disk, leave_bytes=0)
 

@@ -1,12 +1,14 @@
-"""train.windows_per_epoch: a fixed, seeded draw of windows per epoch, or every window as before."""
+"""train.windows_per_epoch: a fixed, seeded draw of windows per epoch, or every window as before;
+train.val_windows: one fixed draw of validation windows scored every epoch, or all of them."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 from torch.utils.data import DistributedSampler
 
-from forecasting.training.loop import Trainer
-from forecasting.training.sampling import EpochSampler
+from forecasting.training.loop import Trainer, evaluate_loss
+from forecasting.training.sampling import EpochSampler, validation_sample
 from tests.conftest import cpu_run, fit_config, tiny_model_config, two_week_windows
 
 WINDOWS = list(range(1_000))  # a sampler needs only len() of its data set
@@ -77,3 +79,29 @@ def test_the_trainer_takes_the_budgets_steps_per_epoch():
     assert trainer.progress.samples == 40 * len(trained.history)
     whole = Trainer(config, fit_config(batch_size=16), cpu_run(), train, val)
     assert len(whole.loader) == -(-len(train) // 16)
+
+
+def test_the_validation_sample_is_one_sorted_seeded_draw_or_every_window():
+    drawn = validation_sample(1_000, 64, seed=42)
+    assert drawn is not None and len(drawn) == len(set(drawn.tolist())) == 64
+    assert torch.equal(drawn, drawn.sort().values) and int(drawn.max()) < 1_000
+    assert torch.equal(drawn, validation_sample(1_000, 64, seed=42))  # type: ignore[arg-type]
+    assert not torch.equal(drawn, validation_sample(1_000, 64, seed=1))  # type: ignore[arg-type]
+    assert validation_sample(1_000, None, seed=42) is None
+    assert validation_sample(1_000, 1_000, seed=42) is None  # the budget covers them all
+    with pytest.raises(ValueError, match=r"train\.val_windows"):
+        validation_sample(1_000, 0, seed=42)
+
+
+def test_each_epoch_is_scored_on_the_same_validation_sample():
+    config = tiny_model_config()
+    train, val = two_week_windows(config)
+    budget = len(val) // 3
+    fit = fit_config(epochs=2, val_windows=budget, restore_best=False)  # the last epoch is kept
+    trainer = Trainer(config, fit, cpu_run(), train, val)
+    assert trainer.val_sample is not None and len(trainer.val_sample) == budget
+    trained = trainer.fit()
+    cpu = torch.device("cpu")
+    sampled = evaluate_loss(trained.model, val, cpu, windows=trainer.val_sample)
+    assert trained.history[-1].val_loss == pytest.approx(sampled[0], rel=1e-6)
+    assert sampled[0] != pytest.approx(evaluate_loss(trained.model, val, cpu)[0], rel=1e-6)

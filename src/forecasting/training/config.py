@@ -44,6 +44,10 @@ class TrainingConfig:
     # and seeded by (seed, epoch), so an epoch costs the same however many series there are. It
     # changes which windows the weights saw, so it is fingerprinted.
     windows_per_epoch: int | None
+    # None: every validation window scores each epoch; N: a fixed draw of N (seeded by seed),
+    # the same every epoch so epochs compare. It changes which epoch is kept, so it is
+    # fingerprinted.
+    val_windows: int | None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from forecasting.training.config import RunSettings, TrainingConfig
 from forecasting.training.distributed import World, current_world, device_for
 from forecasting.training.precision import check_precision
 from forecasting.training.progress import EpochRecord, Progress
-from forecasting.training.sampling import EpochSampler
+from forecasting.training.sampling import EpochSampler, validation_sample
 
 __all__ = [
     "EpochRecord",
@@ -163,13 +163,18 @@ def _to(batch: WindowBatch, device: torch.device) -> WindowBatch:
 
 @torch.inference_mode()
 def evaluate_loss(
-    model: RecurrentForecaster, data: WindowDataset, device: torch.device, batch_size: int = 1024
+    model: RecurrentForecaster,
+    data: WindowDataset,
+    device: torch.device,
+    batch_size: int = 1024,
+    windows: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """Mean normalised MSE and MAE (in data units) over every window of ``data``."""
+    """Mean normalised MSE and MAE (in data units) over ``windows`` of ``data`` [N] (None: all)."""
     model.eval()
+    chosen = torch.arange(len(data)) if windows is None else windows
     loss_sum, abs_sum, count = 0.0, 0.0, 0
-    for start in range(0, len(data), batch_size):
-        items = torch.arange(start, min(start + batch_size, len(data)))
+    for start in range(0, len(chosen), batch_size):
+        items = chosen[start : start + batch_size]
         batch = _to(data.gather(items), device)
         forecast = model(batch.inputs, batch.end_phase)  # one forward pass for both figures
         loss_sum += float(_normalised_mse_of(forecast, batch)) * len(items)
@@ -252,10 +257,12 @@ class Trainer:
         self.world = current_world()
         self.device = device_for(self.world, resolve_device(settings.device))
         check_precision(config.precision, self.device)
+        self.val_sample = validation_sample(len(val_data), config.val_windows, config.seed)
         logger.info(
-            "%d training windows, %d validation windows on %s%s",
+            "%d training windows, %d validation windows%s on %s%s",
             len(train_data),
             len(val_data),
+            "" if self.val_sample is None else f" ({len(self.val_sample)} scored each epoch)",
             self.device,
             f", {self.world.size} processes" if self.world.distributed else "",
         )
@@ -365,7 +372,9 @@ class Trainer:
         started = time.perf_counter()
         train_loss, samples = self._train_epoch(epoch)
         self.progress.step_seconds += time.perf_counter() - started
-        val_loss, val_mae = evaluate_loss(self.model, self.val_data, self.device)
+        val_loss, val_mae = evaluate_loss(
+            self.model, self.val_data, self.device, windows=self.val_sample
+        )
         seconds = time.perf_counter() - started
         self.progress.samples += samples * self.world.size
         self.progress.seconds += seconds
