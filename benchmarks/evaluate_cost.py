@@ -42,7 +42,12 @@ from forecasting.data.sources import ColumnMapping, read_source
 from forecasting.data.splits import split_chronologically
 from forecasting.evaluation.baselines import cache_key, cached, reference_forecasts
 from forecasting.evaluation.classical import fitted_forecasts
-from forecasting.evaluation.scoring import history_before, model_forecasts, scored_origins
+from forecasting.evaluation.scoring import (
+    ModelScoring,
+    history_before,
+    model_forecasts,
+    scored_origins,
+)
 from forecasting.model.network import RecurrentForecaster
 from pipelines.params import load_params
 from pipelines.train import model_config
@@ -118,8 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     count = len(origins) if args.origins is None else min(args.origins, len(origins))
     series = len(set(origins.series))
-    model_forecasts(model, origins)  # first call: allocations, not the steady cost
-    model_s = _timed(lambda: model_forecasts(model, origins), repeats=5) / len(origins)
+    scoring = ModelScoring(e.model_batch, "local", None, 1)  # the stage's batches, here
+    model_forecasts(model, origins, scoring)  # first call: allocations, not the steady cost
+    model_s = _timed(lambda: model_forecasts(model, origins, scoring), repeats=5) / len(origins)
     inputs = origins.inputs.astype(np.float64)
     week = steps_per_week(params.base.freq)
     reference_forecasts(inputs[:2], config.horizon, config.steps_per_day, week)  # import + warm

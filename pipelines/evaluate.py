@@ -19,6 +19,7 @@ from forecasting.evaluation.model_card import write_model_card
 from forecasting.evaluation.reports import log_outcome, write_reports
 from forecasting.evaluation.scoring import (
     BaselineSettings,
+    ModelScoring,
     ScoredOrigins,
     champion_comparison,
     gated_verdict,
@@ -82,10 +83,10 @@ def evaluate(params: Params) -> None:
     registration.require_run(handoff["run_id"])
     champion.repair(name)  # a move half done by a killed run
     model = load_model(params.paths.models, expected_sha256=handoff["weights_sha256"])
-    config = model.config
+    config, freq = model.config, params.base.freq
     splits = read_splits(params.paths.validated)
     origins = scored_origins(
-        splits, params.base.freq, config.input_length, config.horizon, e.origin_step,
+        splits, freq, config.input_length, config.horizon, e.origin_step,
         config.steps_per_day,
     )  # fmt: skip
     levels, cache = params.train.interval_levels, params.paths.cache / "baselines"
@@ -93,13 +94,12 @@ def evaluate(params: Params) -> None:
         weeks=e.classical_weeks, jobs=e.classical_jobs, arima_approximation=e.arima_approximation,
         engine=e.engine, engine_address=e.engine_address, cache=cache, levels=tuple(levels),
     )  # fmt: skip
-    forecasts, bounds = method_forecasts(model, origins, splits, params.base.freq, baselines)
-    problem = Problem.of(
-        params.base.freq, config.horizon, config.input_length, params.base.unit,
-        sorted(splits.train["series_id"].unique()),
-    )  # fmt: skip
+    scoring = ModelScoring(e.model_batch, e.engine, e.engine_address, e.classical_jobs)
+    forecasts, bounds = method_forecasts(model, origins, splits, freq, baselines, scoring)
+    series = sorted(splits.train["series_id"].unique())
+    problem = Problem.of(freq, config.horizon, config.input_length, params.base.unit, series)
     version_before, network, foreign = registration.champion_model(name, problem, handoff["run_id"])
-    scored = champion_comparison(network, version_before, splits, params.base.freq, origins)
+    scored = champion_comparison(network, version_before, splits, freq, origins, scoring)
     report = score_report(origins, forecasts, scored)
     champion_pair = (None if foreign else version_before, None if scored is None else scored[1])
     verdict = gated_verdict(

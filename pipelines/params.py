@@ -168,6 +168,7 @@ class Evaluate(Section):
     classical_jobs: int = Field(ge=-1, description="processes for the statsforecast fits")
     engine: Literal["local", "dask"]
     engine_address: str | None = Field(min_length=1)
+    model_batch: int = Field(ge=1)
     arima_approximation: bool
     gate_on_classical: bool
     coverage_tolerance: float | None = Field(gt=0, lt=1)

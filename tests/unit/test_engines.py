@@ -87,3 +87,25 @@ def test_another_service_at_the_address_is_one_line_naming_the_key():
     message = str(caught.value)
     assert f"evaluate.engine_address {address!r}" in message
     assert "\n" not in message
+
+
+def test_the_models_scoring_runs_as_one_task_a_batch_on_dask_with_the_local_numbers(
+    cluster, caplog
+):
+    import logging
+
+    from forecasting.evaluation.scoring import ModelScoring, model_forecasts, scored_origins
+    from tests.unit.test_scoring_and_decision import _network, _splits
+
+    network = _network()
+    origins = scored_origins(_splits(), "30min", 96, 24, origin_step=24, season=48)
+    batches = -(-len(origins) // 3)
+    assert batches >= 2
+    local = model_forecasts(network, origins, ModelScoring(3, "local", None, 1))
+    with caplog.at_level(logging.INFO, logger="forecasting.evaluation.engines"):
+        on_dask = model_forecasts(network, origins, ModelScoring(3, "dask", cluster, 1))
+    assert f"dask: {batches} tasks on 2 workers" in caplog.text
+    np.testing.assert_array_equal(on_dask, local)
+    # and batches are the one forward pass over every origin, cut up
+    whole = model_forecasts(network, origins, ModelScoring(10**6, "local", None, 1))
+    np.testing.assert_allclose(local, whole, rtol=1e-5, atol=1e-3)

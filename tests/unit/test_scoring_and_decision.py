@@ -14,6 +14,7 @@ from forecasting.evaluation.decision import PromotionPolicy, decision_record, ju
 from forecasting.evaluation.gate import GatePolicy
 from forecasting.evaluation.reports import write_reports
 from forecasting.evaluation.scoring import (
+    ModelScoring,
     best_baseline,
     champion_forecasts,
     model_forecasts,
@@ -22,6 +23,8 @@ from forecasting.evaluation.scoring import (
 )
 from forecasting.model.network import ModelConfig, RecurrentForecaster
 from tests.conftest import synthetic_series
+
+HERE = ModelScoring(batch=7, engine="local", engine_address=None, workers=1)  # several batches
 
 
 def _splits(days: int = 21, series: tuple[str, ...] = ("a",)):
@@ -63,12 +66,12 @@ def test_model_and_same_shaped_champion_are_scored_on_the_same_targets():
     splits = _splits()
     origins = scored_origins(splits, "30min", 96, 24, origin_step=24, season=48)
     network = _network()
-    forecast = model_forecasts(network, origins)
+    forecast = model_forecasts(network, origins, HERE)
     assert forecast.shape == origins.actual.shape and forecast.dtype == np.float64
-    same = champion_forecasts(network, splits, "30min", 24, origins)
+    same = champion_forecasts(network, splits, "30min", 24, origins, HERE)
     np.testing.assert_array_equal(same, forecast)
     # another horizon cannot be compared on these targets
-    assert champion_forecasts(_network(horizon=12), splits, "30min", 24, origins) is None
+    assert champion_forecasts(_network(horizon=12), splits, "30min", 24, origins, HERE) is None
     report = score_report(origins, {"model": forecast, "zero": 0 * forecast}, ("7", same))
     assert report["champion"]["mae"] == report["model"]["mae"] and report["origins"] == len(origins)
     assert best_baseline(report)[0] == "zero"
@@ -108,9 +111,9 @@ def test_the_daily_subset_is_exactly_the_one_a_day_protocol():
     np.testing.assert_array_equal(dense.actual[dense.daily], daily.actual)
     np.testing.assert_array_equal(dense.times[dense.daily], daily.times)
     network = _network()
-    forecasts = {"model": model_forecasts(network, dense)}
+    forecasts = {"model": model_forecasts(network, dense, HERE)}
     report = score_report(dense, forecasts, None)
-    alone = score_report(daily, {"model": model_forecasts(network, daily)}, None)
+    alone = score_report(daily, {"model": model_forecasts(network, daily, HERE)}, None)
     assert report["daily"]["model"] == pytest.approx(alone["model"])
     assert (report["origin_step"], report["daily"]["origin_step"]) == (6, 48)
     assert report["daily"]["origins"] == alone["origins"]
@@ -119,7 +122,7 @@ def test_the_daily_subset_is_exactly_the_one_a_day_protocol():
 def test_reports_are_written_for_every_method(tmp_path):
     splits = _splits(series=("a", "b"))
     origins = scored_origins(splits, "30min", 96, 24, origin_step=12, season=48)
-    forecast = model_forecasts(_network(), origins)
+    forecast = model_forecasts(_network(), origins, HERE)
     forecasts = {"model": forecast, "naive": forecast + 1, "other": forecast - 2}
     report = score_report(origins, forecasts, ("1", forecast))
     files = write_reports(tmp_path, origins, forecasts, ("1", forecast), report, "MW", 336)
@@ -145,7 +148,7 @@ def test_reports_are_written_for_every_method(tmp_path):
 def test_anyone_can_rescore_the_saved_forecasts_and_get_the_reported_figures(tmp_path):
     splits = _splits(series=("a", "b"))
     origins = scored_origins(splits, "30min", 96, 24, origin_step=6, season=48)
-    forecast = model_forecasts(_network(), origins)
+    forecast = model_forecasts(_network(), origins, HERE)
     forecasts = {"model": forecast, "naive": np.repeat(origins.inputs[:, -1:], 24, axis=1)}
     report = score_report(origins, forecasts, ("1", forecast + 3))
     files = write_reports(tmp_path, origins, forecasts, ("1", forecast + 3), report, "MW", 336)

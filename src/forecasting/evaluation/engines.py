@@ -1,10 +1,12 @@
-"""Where the fitted baselines run: processes on this machine, or tasks on a dask cluster.
+"""Where the fitted baselines and the model's scoring run: here, or as tasks on a dask cluster.
 
 Each test origin's fits are independent (``classical._fit_origins`` on one history row), so past
 one machine they become one dask task each: on a local ``dask.distributed`` cluster of
 ``evaluate.classical_jobs`` worker processes when ``evaluate.engine_address`` is null, or on the
 scheduler at that address (``dask scheduler`` + ``dask worker`` on other machines, with this
 package installed there). The same function on the same rows gives the same numbers either way.
+The model's forward passes over the test windows are tasks too, one per ``evaluate.model_batch``
+windows (``scoring.forward_in_batches``).
 """
 
 from __future__ import annotations

@@ -115,9 +115,49 @@ def scored_origins(
     )
 
 
-def model_forecasts(model: RecurrentForecaster, origins: ScoredOrigins) -> np.ndarray:
-    """The model's forecasts ``[K, H]`` (float64) at every test origin, in one forward pass."""
-    return np.asarray(run_model(model, origins.inputs, origins.phases), dtype=np.float64)
+@dataclass(frozen=True)
+class ModelScoring:
+    """How the networks' forward passes over the test origins run (``evaluate.model_*``)."""
+
+    batch: int  # windows a forward pass: memory follows the batch, not the origins
+    engine: Engine  # local: here; dask: one task a batch, the model sent along
+    engine_address: str | None  # the dask scheduler; None: a local cluster of ``workers``
+    workers: int  # processes of that local cluster (-1: one per core)
+
+
+def _forward(model: RecurrentForecaster, part: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return run_model(model, *part)
+
+
+def forward_in_batches(
+    model: RecurrentForecaster, inputs: np.ndarray, phases: np.ndarray, scoring: ModelScoring
+) -> np.ndarray:
+    """``run_model`` over windows ``[K, L]`` and phases ``[K]``, ``scoring.batch`` at a time.
+
+    Returns ``[K, H]`` float64. Every batch is the same computation wherever it runs, so the
+    numbers on dask are the local ones.
+    """
+    from functools import partial
+
+    from forecasting.evaluation.engines import map_on_dask, process_count
+
+    step = max(scoring.batch, 1)
+    parts = [(inputs[at : at + step], phases[at : at + step]) for at in range(0, len(inputs), step)]
+    if scoring.engine == "dask" and parts:
+        workers = process_count(scoring.workers, len(parts))
+        outputs = map_on_dask(partial(_forward, model), parts, scoring.engine_address, workers)
+    else:
+        outputs = [run_model(model, *part) for part in parts]
+    if not outputs:
+        return np.zeros((0, model.config.horizon), dtype=np.float64)
+    return np.concatenate(outputs).astype(np.float64)
+
+
+def model_forecasts(
+    model: RecurrentForecaster, origins: ScoredOrigins, scoring: ModelScoring
+) -> np.ndarray:
+    """The model's forecasts ``[K, H]`` (float64) at every test origin."""
+    return forward_in_batches(model, origins.inputs, origins.phases, scoring)
 
 
 def champion_forecasts(
@@ -126,6 +166,7 @@ def champion_forecasts(
     freq: str,
     origin_step: int,
     origins: ScoredOrigins,
+    scoring: ModelScoring,
 ) -> np.ndarray | None:
     """The champion's forecasts at the same origins, or None when it cannot be scored there.
 
@@ -140,9 +181,7 @@ def champion_forecasts(
     ):
         return None
     batch = own.gather(torch.arange(len(own)))
-    return np.asarray(
-        run_model(champion, batch.inputs.numpy(), batch.end_phase.numpy()), dtype=np.float64
-    )
+    return forward_in_batches(champion, batch.inputs.numpy(), batch.end_phase.numpy(), scoring)
 
 
 def _table(
@@ -214,6 +253,7 @@ def champion_comparison(
     splits: Splits,
     freq: str,
     origins: ScoredOrigins,
+    scoring: ModelScoring,
 ) -> tuple[str, np.ndarray] | None:
     """(version, ``[K, H]`` forecasts) of the champion at these origins; None when it has none.
 
@@ -221,7 +261,7 @@ def champion_comparison(
     """
     if network is None or version is None:
         return None
-    forecast = champion_forecasts(network, splits, freq, origins.origin_step, origins)
+    forecast = champion_forecasts(network, splits, freq, origins.origin_step, origins, scoring)
     if forecast is None:
         logger.warning("champion v%s cannot be scored on these origins", version)
         return None
@@ -306,6 +346,7 @@ def method_forecasts(
     splits: Splits,
     freq: str,
     settings: BaselineSettings,
+    scoring: ModelScoring,
 ) -> tuple[dict[str, np.ndarray], Bounds]:
     """Every method's forecasts ``[K, H]`` at ``origins``, and the fitted baselines' bounds.
 
@@ -318,7 +359,7 @@ def method_forecasts(
 
     config = model.config
     day, week, horizon = config.steps_per_day, config.steps_per_week, config.horizon
-    forecasts: dict[str, np.ndarray] = {"model": model_forecasts(model, origins)}
+    forecasts: dict[str, np.ndarray] = {"model": model_forecasts(model, origins, scoring)}
     # weekly and coarser data: its yearly season (52, 12, 4 steps), four of them for the fits
     year = main_season(freq) if week == 1 else 0
     forecasts |= reference_forecasts(origins.inputs.astype(np.float64), horizon, day, week, year)
