@@ -40,7 +40,7 @@ class CheckSettings:
 
 @dataclass
 class SnapshotCheck:
-    """What the checks found; the splits of every passing chunk wait in ``splits``."""
+    """What the checks found; the passing chunks' splits wait in the ``SplitWriter``."""
 
     rows: int = 0  # after any fill
     chunks: int = 0
