@@ -72,7 +72,10 @@ def test_bentoml_client_gets_the_same_answers_as_raw_http_and_hears_refusals(ser
         with pytest.raises(bentoml.exceptions.BentoMLException, match="exactly 96") as refused:
             client.forecast(values=one["values"][:10], end=one["end"])
     assert single == raw and single["model_version"] == manifest["model_version"]
-    assert [item["forecast"] for item in batch] == [raw["forecast"][:6]] * 2
+    # a batch of two is another float32 kernel than a batch of one on some CPUs (an AMD EPYC
+    # here differs in the 8th digit): the same forecast, not the same bits
+    for item in batch:
+        assert item["forecast"] == pytest.approx(raw["forecast"][:6], rel=1e-6)
     assert [item["timestamps"] for item in batch] == [raw["timestamps"][:6]] * 2
     assert refused.value.error_code == 400
 
