@@ -224,6 +224,7 @@ UNTUNABLE = frozenset({"device", "resume", "interval_levels"})
 class Tune(Section):
     grid: dict[str, list[Any]] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1, max_length=20)
+    folds: int = Field(ge=1, le=10)
     write: bool
 
     @field_validator("grid")

@@ -1,8 +1,9 @@
 """tune: a grid over train settings, scored on the validation split only (``make tune``).
 
 Reads the ``tune`` section of params.yaml (``grid``: train keys and the values to try). Each
-point trains a fresh model per seed of ``tune.seeds`` on the training windows and is scored by
-its mean validation MAE at rolling origins; the test split is never read. Logs a parent MLflow run ``tune`` with one child
+point trains a fresh model per seed of ``tune.seeds`` and per fold of ``tune.folds`` (rolling
+train/validation splits, the first the validation split itself) and is scored by its mean
+validation MAE at rolling origins; the test split is never read. Logs a parent MLflow run ``tune`` with one child
 run per point, writes ``reports/tune/tune.json`` and ``tune.md`` (the table, best first) and,
 with ``tune.write: true``, the chosen values into params.yaml's ``train`` section (comments
 kept), so the next ``dvc repro`` trains and evaluates that choice once. Not a DVC stage.
@@ -22,7 +23,13 @@ from forecasting.model.datasets import training_windows, validation_windows
 from forecasting.registry.tracking import use_tracking
 from forecasting.training.config import RunSettings
 from forecasting.training.loop import train_model
-from forecasting.training.tuning import best_point, grid_points, validation_splits, write_choice
+from forecasting.training.tuning import (
+    best_point,
+    grid_points,
+    validation_folds,
+    validation_splits,
+    write_choice,
+)
 from pipelines._stage import exit_with, run_stage
 from pipelines.params import Params, train_fits_freq
 from pipelines.train import model_config, training_config
@@ -31,30 +38,33 @@ logger = logging.getLogger("pipelines.tune")
 PARAMS_FILE = Path("params.yaml")  # what `make tune` writes the choice into
 
 
-def score_point(params: Params, splits: Splits, point: dict[str, Any]) -> dict[str, Any]:
-    """Train one grid point once per ``tune.seeds``; its mean validation MAE, or why not."""
+def _val_mae(params: Params, splits: Splits) -> float:
+    """The kept epoch's validation MAE of one model trained with ``params`` on ``splits``."""
+    config = model_config(params)
+    windows = (params.base.freq, config.input_length, config.horizon)
+    run = RunSettings(device=params.train.device, checkpoint_dir=None, resume=False)
+    train, val = training_windows(splits, *windows), validation_windows(splits, *windows)
+    return float(train_model(config, training_config(params), run, train, val).kept.val_mae)
+
+
+def score_point(params: Params, folds: list[Splits], point: dict[str, Any]) -> dict[str, Any]:
+    """Train one grid point per seed and fold; its mean validation MAE, or why not."""
     settings = params.train.model_copy(update=point)
     problems = train_fits_freq(settings, params.base.freq)
     if problems:
         return {**point, "val_mae": None, "note": "; ".join(problems)}
-    started, by_seed = time.monotonic(), []
+    started, scores = time.monotonic(), []  # scores: [seed][fold]
     for seed in params.tune.seeds:
         base = params.base.model_copy(update={"seed": seed})
         chosen = params.model_copy(update={"train": settings, "base": base})
-        config = model_config(chosen)
-        windows = (params.base.freq, config.input_length, config.horizon)
-        result = train_model(
-            config,
-            training_config(chosen),
-            RunSettings(device=settings.device, checkpoint_dir=None, resume=False),
-            training_windows(splits, *windows),
-            validation_windows(splits, *windows),
-        )
-        by_seed.append(round(float(result.kept.val_mae), 3))
+        scores.append([_val_mae(chosen, splits) for splits in folds])
+    by_seed = [round(sum(row) / len(row), 3) for row in scores]
+    by_fold = [round(sum(column) / len(column), 3) for column in zip(*scores, strict=True)]
     return {
         **point,
         "val_mae": round(sum(by_seed) / len(by_seed), 3),
         "val_mae_by_seed": dict(zip(params.tune.seeds, by_seed, strict=True)),
+        "val_mae_by_fold": by_fold,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -73,14 +83,15 @@ def _table(rows: list[dict[str, Any]], keys: list[str]) -> str:
 def tune(params: Params) -> None:
     import mlflow
 
-    splits = validation_splits(params.paths.validated)
+    folds = validation_folds(validation_splits(params.paths.validated), params.tune.folds)
     points = grid_points(params.tune.grid)
     use_tracking(Path.cwd(), params.base.experiment)
     rows = []
-    with mlflow.start_run(run_name="tune", tags={"tune.objective": "val/mae"}):
+    tags = {"tune.objective": "val/mae", "tune.folds": str(params.tune.folds)}
+    with mlflow.start_run(run_name="tune", tags=tags):
         for number, point in enumerate(points, 1):
             with mlflow.start_run(run_name=f"tune {number}/{len(points)}", nested=True):
-                row = score_point(params, splits, point)
+                row = score_point(params, folds, point)
                 mlflow.log_params(point)
                 if row["val_mae"] is not None:
                     mlflow.log_metric("val/mae", row["val_mae"])
@@ -91,7 +102,8 @@ def tune(params: Params) -> None:
         mlflow.log_params({f"chosen.{k}": v for k, v in chosen.items()})
         mlflow.log_metric("best/val_mae", float(best["val_mae"]))
     folder = params.paths.reports / "tune"
-    write_json(folder / "tune.json", {"objective": "val/mae", "chosen": chosen, "points": rows})
+    record = {"objective": "val/mae", "folds": params.tune.folds, "chosen": chosen}
+    write_json(folder / "tune.json", record | {"points": rows})
     (folder / "tune.md").write_text(_table(rows, list(params.tune.grid)))
     if params.tune.write:
         changed = write_choice(PARAMS_FILE, "train", chosen)

@@ -22,7 +22,7 @@ def test_tune_trains_each_point_on_validation_and_writes_the_choice(workspace):
     params["train"]["epochs"] = 2
     # patch_length 5 does not divide the window: reported, not trained
     grid = {"hidden_size": [4, 8], "patch_length": [24, 5]}
-    params["tune"] = {"grid": grid, "seeds": [42, 1], "write": True}
+    params["tune"] = {"grid": grid, "seeds": [42, 1], "folds": 2, "write": True}
     write_params(workspace, params)
     assert ingest.main([]) == 0 and validate.main([]) == 0
     Path("data/validated/test.parquet").unlink()  # tuning must not need (or read) the test split
@@ -37,10 +37,11 @@ def test_tune_trains_each_point_on_validation_and_writes_the_choice(workspace):
     assert {p["patch_length"] for p in trained} == {24} and len(refused) == 2
     assert all("train.patch_length 5 must divide" in p["note"] for p in refused)
     assert all(set(p["val_mae_by_seed"]) == {"42", "1"} for p in trained)  # JSON keys
-    assert all(
-        p["val_mae"] == pytest.approx(sum(p["val_mae_by_seed"].values()) / 2, abs=1e-3)
-        for p in trained
-    )
+    assert report["folds"] == 2 and all(len(p["val_mae_by_fold"]) == 2 for p in trained)
+    for p in trained:  # the mean over seeds of each one's mean over folds, and the other way
+        assert p["val_mae"] == pytest.approx(sum(p["val_mae_by_seed"].values()) / 2, abs=1e-3)
+        assert p["val_mae"] == pytest.approx(sum(p["val_mae_by_fold"]) / 2, abs=1e-3)
+        assert p["val_mae_by_fold"][0] != p["val_mae_by_fold"][1]  # two different fortnights
     best = min(trained, key=lambda p: p["val_mae"])
     assert report["chosen"] == {"hidden_size": best["hidden_size"], "patch_length": 24}
     written = yaml.safe_load(Path("params.yaml").read_text())["train"]

@@ -1,9 +1,13 @@
-"""A grid search over train settings, scored on the validation split only.
+"""A grid search over train settings, scored on validation data only, over rolling folds.
 
 Each grid point trains a fresh model on the training windows and is scored by its kept epoch's
 MAE over the rolling validation origins (every step of the validation split): the objective the
-train stage already reports as ``val/mae``. The test split is never read (``validation_splits``
-loads only train and val), so it stays for evaluate to score once per candidate.
+train stage already reports as ``val/mae``. With ``tune.folds`` above 1 it is scored again on
+earlier blocks of the training split, each as long as the validation split and validated by a
+model trained on what comes before it (``validation_folds``), and the folds' MAEs are averaged:
+a setting has to hold over weeks of different kinds, not one fortnight. The test split is never
+read (``validation_splits`` loads only train and val), so it stays for evaluate to score once
+per candidate.
 
 The chosen values are written back into ``params.yaml`` line by line, keeping every comment.
 """
@@ -41,6 +45,41 @@ def validation_splits(directory: Path) -> Splits:
             raise FileNotFoundError(f"{path} is missing: run the validate stage first")
         frames.append(pd.read_parquet(path))
     return Splits(frames[0], frames[1], frames[1].iloc[0:0])
+
+
+def validation_folds(splits: Splits, folds: int) -> list[Splits]:
+    """``folds`` rolling train/validation splits of ``splits``; the first is ``splits`` itself.
+
+    Fold ``k`` validates each series on the ``k``-th block of as many steps as its validation
+    split, counted back from the end of its validation split, and trains on every step before
+    that block. Nothing after a fold's validation block is used by it.
+
+    Raises:
+        ValueError: naming ``tune.folds`` when a fold would leave a series no training data.
+
+    """
+    whole = pd.concat([splits.train, splits.val], ignore_index=True)
+    whole = whole.sort_values("series_id", kind="stable").reset_index(drop=True)  # time kept
+    block = whole["series_id"].map(splits.val.groupby("series_id").size()).to_numpy()  # [rows]
+    back = whole.groupby("series_id", sort=False).cumcount(ascending=False).to_numpy()
+    rows = whole.groupby("series_id", sort=False)["series_id"].transform("size").to_numpy()
+    if (rows <= folds * block).any():
+        raise ValueError(
+            f"tune.folds {folds} leaves a series no training data (each fold takes as many "
+            "steps as the validation split): lower tune.folds"
+        )
+    result = []
+    for fold in range(folds):
+        val = (back >= fold * block) & (back < (fold + 1) * block)
+        train = back >= (fold + 1) * block
+        result.append(
+            Splits(
+                whole[train].reset_index(drop=True),
+                whole[val].reset_index(drop=True),
+                whole.iloc[0:0],
+            )
+        )
+    return result
 
 
 def best_point(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
