@@ -288,53 +288,12 @@ def fill_gaps(frame: pd.DataFrame, freq: str, max_steps: int) -> tuple[pd.DataFr
     return fill_missing(frame, freq, max_steps, steps=True, values=False)
 
 
-@dataclass(frozen=True)
-class FillOutcome:
-    """What a fill policy did: the frame, the counts filled, and ``gaps.json``'s content."""
-
-    frame: pd.DataFrame
-    filled_steps: int
-    filled_values: int
-    report: dict[str, Any]
-
-
 def gap_report(
     gaps: GapReport, missing: GapReport, filled_steps: int = 0, filled_values: int = 0
 ) -> dict[str, Any]:
     """``reports/validate/gaps.json``: missing timestamps and missing values, and what was filled."""
     values = {**missing.as_dict(), "filled_values": filled_values}
     return {**gaps.as_dict(), "filled_steps": filled_steps, "missing_values": values}
-
-
-def apply_fill_policy(
-    frame: pd.DataFrame,
-    freq: str,
-    max_steps: int,
-    fill: tuple[bool, bool],
-    found: tuple[GapReport, GapReport],
-) -> FillOutcome:
-    """Fill what ``validate.on_gap`` / ``validate.on_missing`` allow (``fill``: steps, values).
-
-    Args:
-        frame: the snapshot's rows.
-        freq: the series' step.
-        max_steps: the longest run of missing steps or values interpolated.
-        fill: whether missing timestamps, and missing values, may be filled.
-        found: the gap report and the missing-value report of ``frame``.
-
-    Raises:
-        GapError: a run longer than ``max_steps`` (``gap_report`` of ``found`` says where).
-
-    """
-    (steps, values), (gaps, missing) = fill, found
-    if not ((gaps and steps) or (missing and values)):
-        log_gaps_and_fill(gaps, missing, 0, 0)
-        return FillOutcome(frame, 0, 0, gap_report(gaps, missing))
-    filled_frame, filled = fill_missing(frame, freq, max_steps, steps=steps, values=values)
-    filled_steps = gaps.missing_steps if steps else 0
-    log_gaps_and_fill(gaps, missing, filled_steps, filled - filled_steps)
-    report = gap_report(gaps, missing, filled_steps, filled - filled_steps)
-    return FillOutcome(filled_frame, filled_steps, filled - filled_steps, report)
 
 
 def log_gaps_and_fill(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from forecasting.core.auto_settings import main_season
-from forecasting.core.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -78,17 +76,8 @@ def short_test_warning(shortest: int, freq: str) -> str | None:
     )
 
 
-def write_splits(splits: Splits, directory: Path) -> None:
-    """Write ``train``/``val``/``test.parquet`` into ``directory``, each atomically; log each."""
-    for name in SPLITS:
-        part = getattr(splits, name)
-        write_atomically(directory / f"{name}.parquet", partial(part.to_parquet, index=False))
-        first, last = part["timestamp"].min(), part["timestamp"].max()
-        logger.info("%-5s %5d rows  %s .. %s", name, len(part), first, last)
-
-
 class SplitWriter:
-    """``write_splits`` for a snapshot checked one chunk of whole series at a time.
+    """The validated splits of a snapshot checked one chunk of whole series at a time.
 
     Each chunk's splits are appended to hidden files beside the targets; ``commit`` renames
     them into place, and leaving the block without it deletes them: nothing half-written and
@@ -122,7 +111,7 @@ class SplitWriter:
             self._seen[name] = (rows + len(part), first, last)
 
     def commit(self) -> None:
-        """Move every split into place, and log each as ``write_splits`` does."""
+        """Move every split into place, and log its rows and time range."""
         self._close()
         for name in SPLITS:
             os.replace(self._staged(name), self.directory / f"{name}.parquet")
@@ -142,9 +131,9 @@ class SplitWriter:
         self._close()
         for name in SPLITS:
             self._staged(name).unlink(missing_ok=True)
-        if self._created and not self._committed and self.directory.is_dir():
-            if not any(self.directory.iterdir()):
-                self.directory.rmdir()
+        unused = self._created and not self._committed and self.directory.is_dir()
+        if unused and not any(self.directory.iterdir()):
+            self.directory.rmdir()
 
 
 def read_splits(directory: Path) -> Splits:

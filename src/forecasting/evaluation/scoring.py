@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 import torch
 
 from forecasting.data.splits import Splits
-from forecasting.evaluation.engines import Engine
+from forecasting.evaluation.engines import Engine, map_on_dask, process_count
 from forecasting.evaluation.metrics import mase_scale, score
 from forecasting.model.datasets import test_windows
 from forecasting.model.inference import run_model
@@ -137,10 +138,6 @@ def forward_in_batches(
     Returns ``[K, H]`` float64. Every batch is the same computation wherever it runs, so the
     numbers on dask are the local ones.
     """
-    from functools import partial
-
-    from forecasting.evaluation.engines import map_on_dask, process_count
-
     step = max(scoring.batch, 1)
     parts = [(inputs[at : at + step], phases[at : at + step]) for at in range(0, len(inputs), step)]
     if scoring.engine == "dask" and parts:
