@@ -148,6 +148,7 @@ class Train(Section):
     patience: int = Field(ge=1)
     restore_best: bool
     grad_clip_norm: float = Field(gt=0)
+    loss: Literal["mse", "mae", "huber"]
     level_shifts: float = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
     precision: Literal["fp32", "bf16"]

@@ -63,6 +63,7 @@ def fit_config(**overrides: Any) -> Any:
         "patience": 6,
         "restore_best": True,
         "grad_clip_norm": 1.0,
+        "loss": "mse",
         "level_shifts": 0.0,
         "seed": 42,
         "precision": "fp32",

@@ -102,6 +102,6 @@ def test_each_epoch_is_scored_on_the_same_validation_sample():
     assert trainer.val_sample is not None and len(trainer.val_sample) == budget
     trained = trainer.fit()
     cpu = torch.device("cpu")
-    sampled = evaluate_loss(trained.model, val, cpu, windows=trainer.val_sample)
+    sampled = evaluate_loss(trained.model, val, cpu, "mse", windows=trainer.val_sample)
     assert trained.history[-1].val_loss == pytest.approx(sampled[0], rel=1e-6)
-    assert sampled[0] != pytest.approx(evaluate_loss(trained.model, val, cpu)[0], rel=1e-6)
+    assert sampled[0] != pytest.approx(evaluate_loss(trained.model, val, cpu, "mse")[0], rel=1e-6)

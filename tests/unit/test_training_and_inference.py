@@ -9,7 +9,8 @@ from forecasting.data.splits import split_chronologically
 from forecasting.model.datasets import validation_windows
 from forecasting.model.inference import RequestError, forecast_many
 from forecasting.model.network import RecurrentForecaster
-from forecasting.training.loop import clip_gradients, evaluate_loss, train_model
+from forecasting.model.windows import WindowBatch
+from forecasting.training.loop import clip_gradients, evaluate_loss, normalised_loss, train_model
 from tests.conftest import (
     cpu_run,
     fit_config,
@@ -59,8 +60,28 @@ def test_restore_best_off_keeps_the_last_epochs_weights():
     assert best.best_epoch < 10
     assert (best.kept_epoch, last.kept_epoch) == (best.best_epoch, 10)
     for result, epoch in ((best, best.best_epoch), (last, 10)):
-        val_loss, _ = evaluate_loss(result.model, val, torch.device("cpu"))
+        val_loss, _ = evaluate_loss(result.model, val, torch.device("cpu"), "mse")
         assert val_loss == pytest.approx(result.history[epoch - 1].val_loss, rel=1e-6)
+
+
+def test_each_loss_is_taken_in_the_windows_own_scale():
+    # two windows at levels 10 and 1000, each with std 1: the same error in its own scale
+    inputs = torch.tensor([[9.0, 11.0], [999.0, 1001.0]])
+    batch = WindowBatch(inputs, torch.zeros(2), inputs[:, :1] + 0.0)
+    errors = torch.tensor([[3.0], [-0.5]])  # forecast - target, in window stds
+    forecast = batch.targets + errors
+    assert float(normalised_loss(forecast, batch, "mse")) == pytest.approx((9 + 0.25) / 2)
+    assert float(normalised_loss(forecast, batch, "mae")) == pytest.approx((3 + 0.5) / 2)
+    # huber: quadratic (halved) within one std, linear beyond
+    assert float(normalised_loss(forecast, batch, "huber")) == pytest.approx((2.5 + 0.125) / 2)
+
+
+def test_the_mae_loss_trains_other_weights_than_mse():
+    mse, mae = _train(0, loss="mse"), _train(0, loss="mae")
+    assert mae.history[-1].val_mae < mae.history[0].val_mae
+    assert any(
+        not torch.equal(t, mse.model.state_dict()[n]) for n, t in mae.model.state_dict().items()
+    )
 
 
 def test_training_without_windows_is_an_error():

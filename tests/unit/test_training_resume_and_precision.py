@@ -131,7 +131,7 @@ def test_every_training_setting_but_the_infrastructure_changes_the_fingerprint()
     base = run_fingerprint(CONFIG, fit, train, val, 1)
     changed = {
         "epochs": 4, "batch_size": 16, "learning_rate": 0.1, "weight_decay": 0.0, "patience": 1,
-        "restore_best": False, "grad_clip_norm": 2.0, "level_shifts": 0.1,
+        "restore_best": False, "grad_clip_norm": 2.0, "loss": "mae", "level_shifts": 0.1,
         "windows_per_epoch": 100, "val_windows": 50, "seed": 1, "precision": "bf16",
     }  # fmt: skip
     assert set(changed) == {f.name for f in fields(TrainingConfig)}

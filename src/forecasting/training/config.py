@@ -15,6 +15,7 @@ from typing import Literal
 
 Precision = Literal["fp32", "bf16"]
 Device = Literal["auto", "cpu", "cuda"]
+Loss = Literal["mse", "mae", "huber"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class TrainingConfig:
     # annealed weights can generalise better than an early epoch that happened to fit val.
     restore_best: bool
     grad_clip_norm: float
+    # What each step minimises, in each window's own scale: mse | mae (the metric evaluate
+    # reports and the gate judges) | huber (quadratic within one window std, linear beyond).
+    loss: Loss
     # Each training window gets a level shift of N(0, this x its input's std) from a random
     # step of its input's second half through its targets (training/augmentation.py); 0: none.
     level_shifts: float

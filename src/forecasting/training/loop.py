@@ -26,7 +26,7 @@ from forecasting.model.windows import WindowBatch, WindowDataset, collate_batch
 from forecasting.training import distributed
 from forecasting.training.augmentation import shift_levels
 from forecasting.training.checkpoints import Checkpoint, fingerprint, load_checkpoint
-from forecasting.training.config import RunSettings, TrainingConfig
+from forecasting.training.config import Loss, RunSettings, TrainingConfig
 from forecasting.training.distributed import World, current_world, device_for
 from forecasting.training.precision import check_precision
 from forecasting.training.progress import EpochRecord, Progress
@@ -126,17 +126,19 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def normalised_mse(model: nn.Module, batch: WindowBatch) -> torch.Tensor:
-    """MSE in each window's own scale, so every window weighs the same whatever its level.
+def normalised_loss(forecast: torch.Tensor, batch: WindowBatch, kind: Loss) -> torch.Tensor:
+    """``kind`` (mse | mae | huber) in each window's own scale: every window weighs the same.
 
-    ``model`` is the forecaster or its DistributedDataParallel wrapper.
+    ``forecast`` and ``batch.targets`` are [B, H]; a window's level and scale are its input's.
     """
-    return _normalised_mse_of(model(batch.inputs, batch.end_phase), batch)
-
-
-def _normalised_mse_of(forecast: torch.Tensor, batch: WindowBatch) -> torch.Tensor:
     level, scale = RecurrentForecaster.normalise(batch.inputs)
-    return nn.functional.mse_loss((forecast - level) / scale, (batch.targets - level) / scale)
+    scaled, target = (forecast - level) / scale, (batch.targets - level) / scale
+    if kind == "mae":
+        return nn.functional.l1_loss(scaled, target)
+    if kind == "huber":
+        # delta 1: quadratic within one window std of the target, linear beyond
+        return nn.functional.huber_loss(scaled, target, delta=1.0)
+    return nn.functional.mse_loss(scaled, target)
 
 
 @torch.no_grad()
@@ -166,10 +168,11 @@ def evaluate_loss(
     model: RecurrentForecaster,
     data: WindowDataset,
     device: torch.device,
+    loss: Loss,
     batch_size: int = 1024,
     windows: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """Mean normalised MSE and MAE (in data units) over ``windows`` of ``data`` [N] (None: all)."""
+    """Mean normalised ``loss`` and MAE (in data units) over ``windows`` of ``data`` [N] (None: all)."""
     model.eval()
     chosen = torch.arange(len(data)) if windows is None else windows
     loss_sum, abs_sum, count = 0.0, 0.0, 0
@@ -177,7 +180,7 @@ def evaluate_loss(
         items = chosen[start : start + batch_size]
         batch = _to(data.gather(items), device)
         forecast = model(batch.inputs, batch.end_phase)  # one forward pass for both figures
-        loss_sum += float(_normalised_mse_of(forecast, batch)) * len(items)
+        loss_sum += float(normalised_loss(forecast, batch, loss)) * len(items)
         abs_sum += float((forecast - batch.targets).abs().mean()) * len(items)
         count += len(items)
     return loss_sum / max(count, 1), abs_sum / max(count, 1)
@@ -355,7 +358,7 @@ class Trainer:
             with self._autocast():
                 forecast = self.trained(batch.inputs, batch.end_phase)
             # The loss in fp32 whatever the forward's precision (a no-op under fp32).
-            loss = _normalised_mse_of(forecast.float(), batch)
+            loss = normalised_loss(forecast.float(), batch, self.config.loss)
             loss.backward()
             clip_gradients(
                 [p.grad for p in self.model.parameters() if p.grad is not None],
@@ -373,7 +376,7 @@ class Trainer:
         train_loss, samples = self._train_epoch(epoch)
         self.progress.step_seconds += time.perf_counter() - started
         val_loss, val_mae = evaluate_loss(
-            self.model, self.val_data, self.device, windows=self.val_sample
+            self.model, self.val_data, self.device, self.config.loss, windows=self.val_sample
         )
         seconds = time.perf_counter() - started
         self.progress.samples += samples * self.world.size
