@@ -91,6 +91,15 @@ ABOUT = {
         "/ origin step, the model's test MAE, the best baseline's and the gate's verdict "
         "(against the gated baselines, naive and seasonal naive). The last run is shown.",
     ),
+    "interval_calibration": (
+        "Interval calibration on validation folds",
+        "`benchmarks/interval_calibration.py` (needs `dvc repro validate`) chooses "
+        "`train.interval_time_of_day` on validation only, as the pipeline uses a calibration: "
+        "per seed, for the two fortnights before the validation split, a model trained on "
+        "what precedes the fortnight is calibrated on it at each power and its intervals are "
+        "scored on the fortnight after it (origins every `evaluate.origin_step`). Means over "
+        "seeds and the two folds; lower Winkler is better. The last run is shown.",
+    ),
     "scale": (
         "Scale: from one series to a thousand",
         "`benchmarks/scale.py` makes N series from the default one (series 0 is it; each other "
@@ -282,6 +291,23 @@ def real_series(runs: list[Run]) -> list[str]:
     return lines
 
 
+def interval_calibration(runs: list[Run]) -> list[str]:
+    """One row per time-of-day power of the latest run: Winkler and coverage per level."""
+    summary = runs[-1].get("summary", {})
+    levels = sorted({key.split("_", 1)[1] for row in summary.values() for key in row}, key=float)
+    lines = [
+        "| time_of_day | " + " | ".join(f"Winkler {n} % | coverage {n} %" for n in levels) + " |",
+        "|---" * (1 + 2 * len(levels)) + "|",
+    ]
+    for power, row in summary.items():
+        cells = [
+            f"{number(row.get(f'winkler_{n}'), 1)} | {number(100 * row[f'coverage_{n}'], 1)} %"
+            for n in levels
+        ]
+        lines.append(f"| {power} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def evaluate_cost(runs: list[Run]) -> list[str]:
     """Per-origin costs and their ratios to the model's scoring, one column per run."""
 
@@ -364,6 +390,7 @@ RENDERERS: dict[str, Callable[[list[Run]], list[str]]] = {
     "serve_load": serve_load,
     "evaluate_cost": evaluate_cost,
     "real_series": real_series,
+    "interval_calibration": interval_calibration,
     "scale": scale,
 }
 

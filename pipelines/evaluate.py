@@ -106,9 +106,10 @@ def evaluate(params: Params) -> None:
         report, origins, forecasts, champion_pair, _policy(params), params.base.unit,
         e.gate_on_classical, foreign,
     )  # fmt: skip
+    scoring_inputs = (origins.inputs, origins.phases, forecasts["model"], origins.actual)
     verdict = interval_verdict(
-        params.paths.models, (origins.inputs, forecasts["model"], origins.actual), levels, bounds,
-        params.paths.reports / "evaluate", params.base.unit, e.coverage_tolerance, report, verdict,
+        params.paths.models, scoring_inputs, levels, bounds, params.paths.reports / "evaluate",
+        params.base.unit, e.coverage_tolerance, report, verdict,
     )  # fmt: skip
     _record(params, handoff, problem, (origins, forecasts, scored), report, verdict, version_before)
 

@@ -153,6 +153,7 @@ class Train(Section):
     device: Literal["auto", "cpu", "cuda"]
     precision: Literal["fp32", "bf16"]
     resume: bool
+    interval_time_of_day: float = Field(ge=0, le=1)
     interval_levels: list[Annotated[float, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]] = Field(
         min_length=1, max_length=MAX_LEVELS
     )

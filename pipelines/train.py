@@ -92,7 +92,7 @@ def _train_and_log(
             checkpoint_extra={"mlflow_run_id": run.run_id},
         )
         weights_sha = save_model(result.model, params.paths.models)
-        calibration = calibrate(result.model, trainer.val_data)
+        calibration = calibrate(result.model, trainer.val_data, params.train.interval_time_of_day)
         save_calibration(calibration, params.paths.models)
         remove_checkpoint(params.paths.checkpoints)
         reports = params.paths.reports / "train"

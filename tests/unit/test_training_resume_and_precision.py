@@ -162,6 +162,8 @@ def test_each_train_key_reaches_exactly_one_config():
         "infrastructure": set(Train.model_fields) & infrastructure,
         # what the logged model offers beside its forecast: the pyfunc's default levels
         "logged model": {"interval_levels"},
+        # how the intervals are calibrated after training (model/intervals.py)
+        "calibration": {"interval_time_of_day"},
     }
     assert sum(len(keys) for keys in reached.values()) == len(Train.model_fields)
     assert set().union(*reached.values()) == set(Train.model_fields)

@@ -57,12 +57,13 @@ def interval_metrics(
 def model_interval_report(
     calibration: Calibration,
     inputs: np.ndarray,
+    phases: np.ndarray,
     forecast: np.ndarray,
     actual: np.ndarray,
     levels: Sequence[float],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """The model's intervals at ``levels`` on the test origins: their scores, and the bounds."""
-    bounds = interval_bounds(calibration, inputs, forecast, levels)
+    bounds = interval_bounds(calibration, inputs, phases, forecast, levels)
     scores = {
         level_key(level): interval_metrics(actual, *bounds[level_key(level)], level)
         for level in levels
@@ -89,6 +90,7 @@ FAN_ORIGINS = 4  # the last origins the fan chart joins end to end: a few days, 
 def evaluate_intervals(
     calibration: Calibration,
     inputs: np.ndarray,
+    phases: np.ndarray,
     forecast: np.ndarray,
     actual: np.ndarray,
     levels: Sequence[float],
@@ -104,7 +106,7 @@ def evaluate_intervals(
     from forecasting.core.files import write_json
     from forecasting.core.plots import coverage_by_lead, fan_chart
 
-    scores, bounds = model_interval_report(calibration, inputs, forecast, actual, levels)
+    scores, bounds = model_interval_report(calibration, inputs, phases, forecast, actual, levels)
     last = slice(max(0, len(actual) - FAN_ORIGINS), len(actual))
     fan, coverage = folder / "fan_chart.png", folder / "coverage_by_lead.png"
     fan_chart(
@@ -167,7 +169,7 @@ def baseline_interval_scores(
 
 def interval_verdict(
     models: Path,
-    scoring: tuple[np.ndarray, np.ndarray, np.ndarray],
+    scoring: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     levels: Sequence[float],
     baseline_bounds: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
     folder: Path,
@@ -178,14 +180,14 @@ def interval_verdict(
 ) -> Any:
     """Score the intervals into ``report["intervals"]`` and apply the coverage gate.
 
-    ``scoring`` is (inputs, the model's forecasts, actuals) at the test origins; the fitted
+    ``scoring`` is (inputs, their end phases, the model's forecasts, actuals) at the test origins; the fitted
     baselines' intervals (``baseline_bounds``, MSTL's) are scored beside the model's, under
     ``report["baseline_intervals"]``. A model from before intervals has no calibration beside
     its weights: only the baselines are scored, verdict unchanged.
     """
     from forecasting.model.intervals import load_calibration
 
-    baselines = baseline_interval_scores(scoring[2], baseline_bounds)
+    baselines = baseline_interval_scores(scoring[3], baseline_bounds)
     if baselines:
         report["baseline_intervals"] = baselines
     calibration = load_calibration(models)

@@ -60,6 +60,7 @@ class PyfuncForecaster:
             bounds = interval_bounds(
                 self.calibration,
                 prepared.windows,
+                prepared.phases,
                 output[:, : prepared.steps],
                 check_levels(levels),
             )

@@ -139,7 +139,11 @@ class Forecaster:
         ]
         if chosen and self.calibration is not None:
             bounds = interval_bounds(
-                self.calibration, prepared.windows, output[:, : prepared.steps], chosen
+                self.calibration,
+                prepared.windows,
+                prepared.phases,
+                output[:, : prepared.steps],
+                chosen,
             )
             for row, answer in enumerate(answers):
                 answer["lower"] = {k: lo[row].tolist() for k, (lo, _) in bounds.items()}
