@@ -82,6 +82,9 @@ def run_one(name: str) -> dict:
         "baselines": baselines,
         "promoted": bool(decision["promoted"]),
         "reason": decision["reason"],
+        # the model's intervals on the same test origins (issue 21: coverage within 5 points)
+        "intervals": metrics.get("intervals", {}),
+        "baseline_intervals": metrics.get("baseline_intervals", {}),
     }
 
 
@@ -92,9 +95,9 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": run_metadata(), "results": results}, indent=2) + "\n")
     print(
-        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict |"
+        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict | coverage 80 / 95 % |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for r in results:
         if "failed" in r:
             print(f"| {r['series']} | failed in {r['failed']} | | | |")
@@ -105,9 +108,10 @@ def main() -> int:
             for k in ("input_length", "horizon", "patch_length", "seasonal_lag", "origin_step")
         )
         verdict = "promoted" if r["promoted"] else "not promoted"
+        cover = " / ".join(f"{100 * v['coverage']:.1f}" for v in r["intervals"].values())
         print(
             f"| {r['series']} | {shape} | {r['model_mae']:.4g} | {r['best_baseline']} "
-            f"{r['best_baseline_mae']:.4g} | {verdict} |"
+            f"{r['best_baseline_mae']:.4g} | {verdict} | {cover} |"
         )
     return 0
 

@@ -273,8 +273,8 @@ def serve_load(runs: list[Run]) -> list[str]:
 def real_series(runs: list[Run]) -> list[str]:
     """One row per series of the latest run: derived settings, MAEs and the verdict."""
     lines = [
-        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict |",
-        "|---|---|---|---|---|",
+        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict | interval coverage (80 / 95 %) |",
+        "|---|---|---|---|---|---|",
     ]  # fmt: skip
     for result in runs[-1].get("results", []):
         settings = result.get("settings", {})
@@ -283,10 +283,13 @@ def real_series(runs: list[Run]) -> list[str]:
             for key in ("input_length", "horizon", "patch_length", "seasonal_lag", "origin_step")
         )
         verdict = "promoted" if result.get("promoted") else "not promoted"
+        cover = " / ".join(
+            f"{100 * level['coverage']:.1f}" for level in result.get("intervals", {}).values()
+        )
         lines.append(
             f"| {result['series']} | {shape} | {number(result.get('model_mae'), 3)} | "
             f"{result.get('best_baseline')} {number(result.get('best_baseline_mae'), 3)} | "
-            f"{verdict} |"
+            f"{verdict} | {cover or '—'} |"
         )
     return lines
 
