@@ -35,15 +35,21 @@ def _series(days: int, seed: int, level: float = 1000.0) -> SeriesArrays:
     return SeriesArrays("a", values.astype(np.float32), (steps % 336).astype(np.int64))
 
 
-def _coverage(model, calibration, windows: WindowDataset, level: float) -> np.ndarray:
+def _bounds(model, calibration, windows: WindowDataset, level: float):
+    """Every window's batch, and the ``level`` % bounds ``[B, H]`` around its forecast."""
     batch = windows.gather(torch.arange(len(windows)))
     with torch.inference_mode():
         forecast = model(batch.inputs, batch.end_phase).numpy()
     ((lower, upper),) = interval_bounds(
         calibration, batch.inputs.numpy(), batch.end_phase.numpy(), forecast, [level]
     ).values()
-    targets = batch.targets.numpy()
     assert np.all(lower <= forecast) and np.all(forecast <= upper)
+    return batch, lower, upper
+
+
+def _coverage(model, calibration, windows: WindowDataset, level: float) -> np.ndarray:
+    batch, lower, upper = _bounds(model, calibration, windows, level)
+    targets = batch.targets.numpy()
     return ((lower <= targets) & (targets <= upper)).mean(axis=0)  # [H] by lead
 
 
@@ -97,13 +103,9 @@ def _evening_noise(days: int, seed: int) -> SeriesArrays:
 
 
 def _coverage_by_time_of_day(model, calibration, series: SeriesArrays, level: float):
-    windows = WindowDataset([series], 96, 24, stride=1)
-    batch = windows.gather(torch.arange(len(windows)))
-    with torch.inference_mode():
-        forecast = model(batch.inputs, batch.end_phase).numpy()
-    ((lower, upper),) = interval_bounds(
-        calibration, batch.inputs.numpy(), batch.end_phase.numpy(), forecast, [level]
-    ).values()
+    batch, lower, upper = _bounds(
+        model, calibration, WindowDataset([series], 96, 24, stride=1), level
+    )
     inside = (lower <= batch.targets.numpy()) & (batch.targets.numpy() <= upper)
     evening = (batch.end_phase.numpy()[:, None] + np.arange(1, 25)) % 48 >= 32  # [B, H]
     return inside[evening].mean(), inside[~evening].mean(), (upper - lower)[evening].mean()
