@@ -21,6 +21,7 @@ from forecasting.evaluation.scoring import (
     BaselineSettings,
     ModelScoring,
     ScoredOrigins,
+    base_forecasts,
     champion_comparison,
     gated_verdict,
     method_forecasts,
@@ -100,7 +101,7 @@ def evaluate(params: Params) -> None:
     problem = Problem.of(freq, config.horizon, config.input_length, params.base.unit, series)
     version_before, network, foreign = registration.champion_model(name, problem, handoff["run_id"])
     scored = champion_comparison(network, version_before, splits, freq, origins, scoring)
-    report = score_report(origins, forecasts, scored)
+    report = score_report(origins, forecasts, scored, base_forecasts(model, origins, e.model_batch))
     champion_pair = (None if foreign else version_before, None if scored is None else scored[1])
     verdict = gated_verdict(
         report, origins, forecasts, champion_pair, _policy(params), params.base.unit,

@@ -15,6 +15,7 @@ from forecasting.evaluation.gate import GatePolicy
 from forecasting.evaluation.reports import write_reports
 from forecasting.evaluation.scoring import (
     ModelScoring,
+    base_forecasts,
     best_baseline,
     champion_forecasts,
     model_forecasts,
@@ -117,6 +118,26 @@ def test_the_daily_subset_is_exactly_the_one_a_day_protocol():
     assert report["daily"]["model"] == pytest.approx(alone["model"])
     assert (report["origin_step"], report["daily"]["origin_step"]) == (6, 48)
     assert report["daily"]["origins"] == alone["origins"]
+
+
+def test_the_models_base_alone_is_scored_beside_it_on_both_protocols():
+    from forecasting.registry.registration import flat_metrics
+
+    splits = _splits(series=("a", "b"))
+    origins = scored_origins(splits, "30min", 96, 24, origin_step=6, season=48)
+    network = _network()
+    base = base_forecasts(network, origins, batch=7)  # batches of 7: the same as one pass
+    assert base is not None and base.shape == origins.actual.shape
+    np.testing.assert_allclose(base, base_forecasts(network, origins, batch=10_000), rtol=1e-6)
+    report = score_report(origins, {"model": model_forecasts(network, origins, HERE)}, None, base)
+    assert "model_base" not in report["baselines"]  # not a baseline the gate could pick
+    assert report["model_base"]["mae"] != report["model"]["mae"]
+    assert report["daily"]["model_base"] == pytest.approx(
+        score_report(origins, {"model": base}, None)["daily"]["model"]
+    )
+    flat = flat_metrics(report)
+    assert flat["test/model_base/mae"] == report["model_base"]["mae"]
+    assert flat["test/daily/model_base/mae"] == report["daily"]["model_base"]["mae"]
 
 
 def test_reports_are_written_for_every_method(tmp_path):

@@ -171,3 +171,26 @@ def test_the_network_passes_the_refinements_to_its_base():
     assert base.lead_weights and base.error_weights.shape == (48, 3)
     off = RecurrentForecaster(ModelConfig(lead_weights=False, error_correction=0)).base
     assert not hasattr(off, "error_weights") and not hasattr(off, "lead_logits")
+
+
+def test_the_base_alone_is_the_forward_pass_without_the_networks_residual():
+    from forecasting.model.network import seasonal_forecast
+
+    torch.manual_seed(0)
+    config = ModelConfig(input_length=384, horizon=48, hidden_size=8, patch_length=24)
+    model = RecurrentForecaster(config).eval()  # the lag mixture, by lead, and the trend
+    with torch.no_grad():  # a trained-looking base: weights away from their starting values
+        for parameter in [*model.base.parameters(), *model.trend.parameters()]:
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    values, phase = torch.randn(4, 384) * 500 + 30_000, torch.tensor([0, 47, 200, 335])
+    alone = seasonal_forecast(model, values, phase)
+    assert not torch.allclose(alone, model(values, phase))  # the network adds something
+    with torch.no_grad():  # silence the head: the forward pass is then the base alone
+        model.head[-1].weight.zero_()
+        model.head[-1].bias.zero_()
+    torch.testing.assert_close(model(values, phase), alone)
+    plain_config = {**config.model_dump(), "seasonal_lag": 0, "weekly_trend": False}
+    plain = RecurrentForecaster(ModelConfig(**plain_config))
+    assert plain.base is None and plain.trend is None
+    level = values.mean(dim=-1, keepdim=True).expand(4, 48)  # no base: the window's mean
+    torch.testing.assert_close(seasonal_forecast(plain, values, phase), level)

@@ -25,6 +25,8 @@ def _table(rows: list[tuple[str, dict[str, float]]]) -> list[str]:
 def _rows(evaluation: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
     """One protocol's rows: the model, the champion, then the baselines from the best."""
     rows = [("**this model**", evaluation["model"])]
+    if "model_base" in evaluation:
+        rows.append(("its seasonal base alone (no network)", evaluation["model_base"]))
     if "champion" in evaluation:
         rows.append((f"champion v{evaluation['champion']['version']}", evaluation["champion"]))
     return rows + sorted(evaluation["baselines"].items(), key=lambda item: item[1]["mae"])

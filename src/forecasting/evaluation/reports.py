@@ -191,5 +191,11 @@ def log_outcome(
     """The stage's two closing lines: every method's MAE, then the version's verdict and reason."""
     baselines = " | ".join(f"{n} {m['mae']:.1f}" for n, m in report["baselines"].items())
     log.info("model MAE %.1f | %s", report["model"]["mae"], baselines)
+    if "model_base" in report:
+        log.info(
+            "the model's seasonal base alone: MAE %.1f (the network's residual: %+.1f)",
+            report["model_base"]["mae"],
+            report["model"]["mae"] - report["model_base"]["mae"],
+        )
     verdict_word = "PROMOTED to champion" if decision["promoted"] else "not promoted"
     log.info("version %s %s: %s", version, verdict_word, decision["reason"])

@@ -157,6 +157,25 @@ def model_forecasts(
     return forward_in_batches(model, origins.inputs, origins.phases, scoring)
 
 
+def base_forecasts(
+    model: RecurrentForecaster, origins: ScoredOrigins, batch: int
+) -> np.ndarray | None:
+    """The model's seasonal base alone ``[K, H]`` (float64) at every origin; None without one."""
+    import torch
+
+    from forecasting.model.network import seasonal_forecast
+
+    if model.base is None and model.trend is None:
+        return None
+    parts = []
+    with torch.inference_mode():
+        for at in range(0, len(origins.inputs), batch):
+            values = torch.from_numpy(origins.inputs[at : at + batch])
+            phases = torch.from_numpy(origins.phases[at : at + batch])
+            parts.append(seasonal_forecast(model.eval(), values, phases).numpy())
+    return np.concatenate(parts).astype(np.float64)
+
+
 def champion_forecasts(
     champion: RecurrentForecaster,
     splits: Splits,
@@ -186,6 +205,7 @@ def _table(
     forecasts: dict[str, np.ndarray],
     scale: np.ndarray,
     champion: tuple[str, np.ndarray] | None,
+    base: np.ndarray | None,
 ) -> dict[str, Any]:
     table: dict[str, Any] = {
         "model": score(actual, forecasts["model"], scale),
@@ -194,6 +214,8 @@ def _table(
         },
         "origins": len(actual),
     }
+    if base is not None:  # the model's own seasonal base, without the network: not a baseline
+        table["model_base"] = score(actual, base, scale)
     if champion is not None:
         version, values = champion
         table["champion"] = {"version": version, **score(actual, values, scale)}
@@ -204,6 +226,7 @@ def score_report(
     origins: ScoredOrigins,
     forecasts: dict[str, np.ndarray],
     champion: tuple[str, np.ndarray] | None,
+    base: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The ``metrics.json`` report: the model, every baseline and the champion, same targets.
 
@@ -215,10 +238,11 @@ def score_report(
         origins: the test origins.
         forecasts: ``"model"`` and each baseline's name -> ``[K, H]`` forecasts.
         champion: (version, ``[K, H]`` forecasts) of the champion, or None.
+        base: the model's seasonal base alone ``[K, H]`` (``base_forecasts``), or None.
 
     """
     day = origins.daily
-    report = _table(origins.actual, forecasts, origins.scale, champion)
+    report = _table(origins.actual, forecasts, origins.scale, champion, base)
     report["origin_step"] = origins.origin_step
     report["daily"] = {
         **_table(
@@ -226,6 +250,7 @@ def score_report(
             {name: f[day] for name, f in forecasts.items()},
             origins.scale[day],
             None if champion is None else (champion[0], champion[1][day]),
+            None if base is None else base[day],
         ),
         "origin_step": origins.daily_step,
     }

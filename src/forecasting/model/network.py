@@ -220,6 +220,23 @@ class RecurrentForecaster(nn.Module):
             return residual * scale + level
 
 
+def seasonal_forecast(model: RecurrentForecaster, values: Tensor, end_phase: Tensor) -> Tensor:
+    """The forecast of ``model``'s seasonal base and weekly trend alone: ``[B, horizon]``.
+
+    The forward pass without the recurrent network's residual, so evaluate can show what the
+    network itself adds (issue 18: "score the base alone too"). A model with neither (a plain
+    forecast) has no base: zeros in the window's scale, i.e. every step at the window's mean.
+    """
+    level, scale = model.normalise(values)
+    scaled = (values - level) / scale  # [B, L]
+    base = torch.zeros(values.shape[0], model.config.horizon, dtype=values.dtype)
+    if model.base is not None:
+        base = base + model.base(scaled, end_phase)
+    if model.trend is not None:
+        base = base + model.trend(scaled)
+    return base * scale + level
+
+
 def save_model(model: RecurrentForecaster, directory: Path) -> str:
     """Write weights (safetensors) and config (JSON) to ``directory``.
 

@@ -85,8 +85,13 @@ def flat_metrics(report: dict[str, Any], split: str = "test") -> dict[str, float
     flat = {f"{split}/{k}": float(v) for k, v in report["model"].items()}
     for baseline, figures in report["baselines"].items():
         flat.update({f"{split}/{baseline}/{k}": float(v) for k, v in figures.items()})
+    # the model's seasonal base without the network: test/model_base/mae, ...
+    flat.update(
+        {f"{split}/model_base/{k}": float(v) for k, v in report.get("model_base", {}).items()}
+    )
     if "daily" in report:  # the one-a-day subset: test/daily/mae, test/daily/<baseline>/mae, ...
-        daily = {key: report["daily"][key] for key in ("model", "baselines")}
+        keys = ("model", "baselines", "model_base")
+        daily = {key: report["daily"][key] for key in keys if key in report["daily"]}
         flat.update(flat_metrics(daily, f"{split}/daily"))
     for level, figures in report.get("intervals", {}).items():
         flat.update({f"{split}/interval_{level}/{k}": float(v) for k, v in figures.items()})
