@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from benchmarks._meta import run_metadata  # noqa: E402
+from benchmarks.report import coverage_cell  # noqa: E402
 from tests.conftest import copy_pipeline_files, reset_tracking_state  # noqa: E402
 from tests.pipelines.test_real_series import SERIES as TESTED  # noqa: E402
 
@@ -95,7 +96,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": run_metadata(), "results": results}, indent=2) + "\n")
     print(
-        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict | coverage 80 / 95 % |"
+        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict | coverage 80 / 95 % [90 % bounds over the origins] |"
     )
     print("|---|---|---|---|---|---|")
     for r in results:
@@ -108,7 +109,7 @@ def main() -> int:
             for k in ("input_length", "horizon", "patch_length", "seasonal_lag", "origin_step")
         )
         verdict = "promoted" if r["promoted"] else "not promoted"
-        cover = " / ".join(f"{100 * v['coverage']:.1f}" for v in r["intervals"].values())
+        cover = " / ".join(coverage_cell(v) for v in r["intervals"].values())
         print(
             f"| {r['series']} | {shape} | {r['model_mae']:.4g} | {r['best_baseline']} "
             f"{r['best_baseline_mae']:.4g} | {verdict} | {cover} |"

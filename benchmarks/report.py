@@ -270,10 +270,18 @@ def serve_load(runs: list[Run]) -> list[str]:
     )  # fmt: skip
 
 
+def coverage_cell(figures: dict[str, float]) -> str:
+    """``81.8 [78.4, 85.2]``: a coverage with its bounds over the overlapping origins, if any."""
+    share = f"{100 * figures['coverage']:.1f}"
+    if "coverage_low" not in figures:  # a run from before the bounds
+        return share
+    return f"{share} [{100 * figures['coverage_low']:.1f}, {100 * figures['coverage_high']:.1f}]"
+
+
 def real_series(runs: list[Run]) -> list[str]:
     """One row per series of the latest run: derived settings, MAEs and the verdict."""
     lines = [
-        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict | interval coverage (80 / 95 %) |",
+        "| series | input / horizon / patch / seasonal lag / origin step | model MAE | best baseline | verdict | interval coverage 80 / 95 % [90 % bounds over the origins] |",
         "|---|---|---|---|---|---|",
     ]  # fmt: skip
     for result in runs[-1].get("results", []):
@@ -283,9 +291,7 @@ def real_series(runs: list[Run]) -> list[str]:
             for key in ("input_length", "horizon", "patch_length", "seasonal_lag", "origin_step")
         )
         verdict = "promoted" if result.get("promoted") else "not promoted"
-        cover = " / ".join(
-            f"{100 * level['coverage']:.1f}" for level in result.get("intervals", {}).values()
-        )
+        cover = " / ".join(coverage_cell(level) for level in result.get("intervals", {}).values())
         lines.append(
             f"| {result['series']} | {shape} | {number(result.get('model_mae'), 3)} | "
             f"{result.get('best_baseline')} {number(result.get('best_baseline_mae'), 3)} | "

@@ -19,6 +19,7 @@ from forecasting.evaluation.model_card import write_model_card
 from forecasting.evaluation.reports import log_outcome, write_reports
 from forecasting.evaluation.scoring import (
     BaselineSettings,
+    Bounds,
     ModelScoring,
     ScoredOrigins,
     base_forecasts,
@@ -49,7 +50,7 @@ def _record(
     params: Params,
     handoff: dict[str, Any],
     problem: Problem,
-    scoring: tuple[ScoredOrigins, dict[str, np.ndarray], tuple[str, np.ndarray] | None],
+    scoring: tuple[ScoredOrigins, dict[str, np.ndarray], tuple[str, np.ndarray] | None, Bounds],
     report: dict[str, Any],
     verdict: Verdict,
     version_before: str | None,
@@ -57,10 +58,12 @@ def _record(
     """Reports, the run's metrics, the challenger version, the champion move and the card."""
     import mlflow
 
-    name, (origins, forecasts, scored) = params.base.registered_model, scoring
+    name, (origins, forecasts, scored, bounds) = params.base.registered_model, scoring
     week = steps_per_week(params.base.freq)
     reports = params.paths.reports / "evaluate"
-    files = write_reports(reports, origins, forecasts, scored, report, params.base.unit, week)
+    files = write_reports(
+        reports, origins, forecasts, scored, report, params.base.unit, week, bounds
+    )
     with mlflow.start_run(run_id=handoff["run_id"]):
         evaluation = (report, verdict, _policy(params))
         version, decision = registration.record_decision(
@@ -108,11 +111,12 @@ def evaluate(params: Params) -> None:
         e.gate_on_classical, foreign,
     )  # fmt: skip
     scoring_inputs = (origins.inputs, origins.phases, forecasts["model"], origins.actual)
-    verdict = interval_verdict(
+    verdict, every_bound = interval_verdict(
         params.paths.models, scoring_inputs, levels, bounds, params.paths.reports / "evaluate",
         params.base.unit, e.coverage_tolerance, report, verdict,
     )  # fmt: skip
-    _record(params, handoff, problem, (origins, forecasts, scored), report, verdict, version_before)
+    scoring_outputs = (origins, forecasts, scored, every_bound)
+    _record(params, handoff, problem, scoring_outputs, report, verdict, version_before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

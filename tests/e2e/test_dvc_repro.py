@@ -73,6 +73,18 @@ def test_dvc_repro_trains_gates_registers_and_serves(tmp_path, bentoml_home):
     saved = pd.read_parquet(repo / "reports/evaluate/origin_forecasts.parquet")
     errors = (saved["forecast"] - saved["actual"]).abs().groupby(saved["method"]).mean()
     assert errors["mstl_arima"] == pytest.approx(metrics["baselines"]["mstl_arima"]["mae"])
+    # ... and their interval bounds give the reported coverage, the model's and MSTL's
+    for method, figures in (
+        ("model", metrics["intervals"]),
+        *metrics["baseline_intervals"].items(),
+    ):
+        rows = saved[saved["method"] == method]
+        for level, scores in figures.items():
+            inside = rows[f"lower_{level}"].le(rows["actual"]) & rows["actual"].le(
+                rows[f"upper_{level}"]
+            )
+            assert inside.mean() == pytest.approx(scores["coverage"]), (method, level)
+            assert scores["coverage_low"] <= scores["coverage"] <= scores["coverage_high"]
 
     check = (
         "import mlflow; c = mlflow.MlflowClient(); "

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from forecasting.evaluation.interval_scores import (
+    COVERAGE_CONFIDENCE,
     coverage_failures,
+    coverage_text,
     interval_metrics,
     pinball,
     winkler,
@@ -38,3 +40,34 @@ def test_the_coverage_check_names_levels_outside_the_tolerance():
     assert coverage_failures(scores, None) == []
     (failure,) = coverage_failures(scores, 0.05)
     assert failure.startswith("80 % intervals covered 70.0 %")
+
+
+def _overlapping_windows(rng: np.random.Generator, origins: int, step: int, horizon: int):
+    """``[origins, horizon]`` AR(1) errors read as windows ``step`` apart, and their 80 % band."""
+    phi, length = 0.6, (origins - 1) * step + horizon
+    errors = np.zeros(length)
+    for t in range(1, length):
+        errors[t] = phi * errors[t - 1] + rng.normal()
+    starts = np.arange(origins)[:, None] * step + np.arange(horizon)[None, :]
+    half = 1.2816 / np.sqrt(1 - phi**2)  # the true 80 % half-width of the stationary errors
+    return errors[starts], np.full((origins, horizon), -half), np.full((origins, horizon), half)
+
+
+def test_coverage_bounds_hold_their_level_on_overlapping_windows_where_iid_ones_do_not():
+    rng = np.random.default_rng(0)
+    repeats, origins, step, horizon = 300, 93, 6, 48  # the default data's dense protocol
+    held = {1: 0, 8: 0}  # lags: 1 treats the origins as independent; 8 = overlap_lags(48, 6)
+    for _ in range(repeats):
+        actual, lower, upper = _overlapping_windows(rng, origins, step, horizon)
+        for lags in held:
+            scores = interval_metrics(actual, lower, upper, 80, lags)
+            held[lags] += scores["coverage_low"] <= 0.8 <= scores["coverage_high"]
+    monte_carlo = 3 * np.sqrt(COVERAGE_CONFIDENCE * (1 - COVERAGE_CONFIDENCE) / repeats)
+    assert held[1] / repeats < COVERAGE_CONFIDENCE - 2 * monte_carlo  # overconfident
+    assert abs(held[8] / repeats - COVERAGE_CONFIDENCE) <= monte_carlo  # 0.86 here, iid 0.47
+
+
+def test_coverage_text_quotes_the_bounds_when_there_are_any():
+    figures = {"coverage": 0.825, "coverage_low": 0.78, "coverage_high": 0.87}
+    assert coverage_text(figures) == "82.5 % (90 % bounds 78.0-87.0)"
+    assert coverage_text({"coverage": 0.825}) == "82.5 %"

@@ -193,3 +193,22 @@ def test_anyone_can_rescore_the_saved_forecasts_and_get_the_reported_figures(tmp
     model_leads = by_lead[(by_lead["protocol"] == "all") & (by_lead["method"] == "model")]
     rescored = errors[saved["method"] == "model"].groupby(saved["lead"]).mean()
     np.testing.assert_allclose(model_leads["mae"].to_numpy(), rescored.to_numpy())
+
+
+def test_the_saved_interval_bounds_rescore_to_the_reported_coverage(tmp_path):
+    from forecasting.evaluation.interval_scores import interval_metrics
+
+    splits = _splits(series=("a", "b"))
+    origins = scored_origins(splits, "30min", 96, 24, origin_step=6, season=48)
+    forecast = model_forecasts(_network(), origins, HERE)
+    forecasts = {"model": forecast, "naive": np.repeat(origins.inputs[:, -1:], 24, axis=1)}
+    spread = np.abs(origins.actual - forecast).mean()
+    bounds = {"model": {"80": (forecast - spread, forecast + spread)}}
+    report = score_report(origins, forecasts, None)
+    files = write_reports(tmp_path, origins, forecasts, None, report, "MW", 336, bounds)
+    saved = pd.read_parquet(files.origin_forecasts)
+    model, naive = saved[saved["method"] == "model"], saved[saved["method"] == "naive"]
+    assert naive[["lower_80", "upper_80"]].isna().all().all()  # no intervals: empty, not zero
+    inside = (model["lower_80"] <= model["actual"]) & (model["actual"] <= model["upper_80"])
+    expected = interval_metrics(origins.actual, *bounds["model"]["80"], 80)["coverage"]
+    assert 0 < inside.mean() < 1 and inside.mean() == pytest.approx(expected)

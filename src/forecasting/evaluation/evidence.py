@@ -91,6 +91,37 @@ def overlap_lags(horizon: int, origin_step: int) -> int:
     return max(1, -(-horizon // origin_step))
 
 
+def long_run_variance(values: np.ndarray, lags: int) -> float:
+    """The variance of ``values [T]``' mean times T, counting autocovariances up to ``lags - 1``.
+
+    The truncated (rectangular-kernel) estimate of an MA(``lags - 1``) series; when it is not
+    positive, the lag-0 variance (a known fallback).
+    """
+    count = len(values)
+    lags = int(min(max(1, lags), max(count - 1, 1)))
+    centred = np.asarray(values, dtype=np.float64) - float(np.mean(values))
+    autocovariance = [float(centred[k:] @ centred[: count - k]) / count for k in range(lags)]
+    variance = autocovariance[0] + 2.0 * sum(autocovariance[1:])
+    return variance if variance > 0 else autocovariance[0]
+
+
+def overlap_mean_interval(values: np.ndarray, lags: int, confidence: float) -> tuple[float, float]:
+    """A ``confidence`` t interval for the mean of ``values [T]``, whose neighbours overlap.
+
+    The standard error counts the autocovariances of the ``lags - 1`` overlapping neighbours
+    (:func:`long_run_variance`), as the gate's Diebold-Mariano test does; fewer than two values
+    give the single value as both ends.
+    """
+    from scipy import stats
+
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, mean
+    error = np.sqrt(max(long_run_variance(values, lags), 0.0) / len(values))
+    half = float(stats.t.ppf(0.5 + confidence / 2, df=len(values) - 1)) * error
+    return mean - half, mean + half
+
+
 def diebold_mariano(
     candidate: np.ndarray,
     reference: np.ndarray,
@@ -105,7 +136,7 @@ def diebold_mariano(
     Newbold's factor and read against Student's t with ``origins - 1`` degrees of freedom.
     ``probability_better`` is one minus the one-sided p-value of "the candidate is not better";
     the interval is the t interval of the mean difference with the same standard error. When the
-    truncated variance estimate is not positive, the lag-0 variance is used (a known fallback).
+    truncated variance estimate is not positive, the lag-0 variance is used (:func:`long_run_variance`).
 
     Raises:
         ValueError: if the two error arrays do not pair up or have fewer than two origins.
@@ -118,11 +149,7 @@ def diebold_mariano(
     difference = np.asarray(candidate - reference, dtype=np.float64)  # [T]
     count, mean = len(difference), float(difference.mean())
     lags = int(min(max(1, lags), count - 1))
-    centred = difference - mean
-    autocovariance = [float(centred[k:] @ centred[: count - k]) / count for k in range(lags)]
-    variance = autocovariance[0] + 2.0 * sum(autocovariance[1:])
-    if variance <= 0:
-        variance = autocovariance[0]
+    variance = long_run_variance(difference, lags)
     correction = (count + 1 - 2 * lags + lags * (lags - 1) / count) / count
     error = np.sqrt(max(variance, 1e-300) / count) / np.sqrt(max(correction, 1e-12))
     statistic = mean / error

@@ -18,7 +18,11 @@ from typing import Any
 import numpy as np
 
 from forecasting.core.levels import level_key
+from forecasting.evaluation.evidence import overlap_lags, overlap_mean_interval
 from forecasting.model.intervals import Calibration, interval_bounds
+
+# The two-sided confidence of the coverage's reported bounds over the test origins
+COVERAGE_CONFIDENCE = 0.9
 
 
 def pinball(actual: np.ndarray, bound: np.ndarray, quantile: float) -> np.ndarray:
@@ -38,15 +42,23 @@ def winkler(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: flo
 
 
 def interval_metrics(
-    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float, lags: int = 1
 ) -> dict[str, Any]:
-    """Coverage (overall, by lead), mean width, Winkler and pinball of ``[K, H]`` intervals."""
+    """Coverage (overall, by lead), mean width, Winkler and pinball of ``[K, H]`` intervals.
+
+    ``coverage_low`` / ``coverage_high`` bound the coverage at ``COVERAGE_CONFIDENCE`` over the
+    origins, whose windows overlap the next ``lags - 1`` (``evidence.overlap_lags``): a few
+    dozen overlapping origins cannot tell 85 % coverage from 80 %, and the bounds say so.
+    """
     alpha = 1 - level / 100
     inside = (lower <= actual) & (actual <= upper)  # [K, H]
     loss = (pinball(actual, lower, alpha / 2) + pinball(actual, upper, 1 - alpha / 2)) / 2
+    low, high = overlap_mean_interval(inside.mean(axis=1), lags, COVERAGE_CONFIDENCE)
     return {
         "level": level,
         "coverage": float(inside.mean()),
+        "coverage_low": max(0.0, low),
+        "coverage_high": min(1.0, high),
         "coverage_by_lead": [round(float(x), 4) for x in inside.mean(axis=0)],
         "mean_width": float((upper - lower).mean()),
         "winkler": float(winkler(actual, lower, upper, level).mean()),
@@ -61,11 +73,12 @@ def model_interval_report(
     forecast: np.ndarray,
     actual: np.ndarray,
     levels: Sequence[float],
+    lags: int = 1,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """The model's intervals at ``levels`` on the test origins: their scores, and the bounds."""
     bounds = interval_bounds(calibration, inputs, phases, forecast, levels)
     scores = {
-        level_key(level): interval_metrics(actual, *bounds[level_key(level)], level)
+        level_key(level): interval_metrics(actual, *bounds[level_key(level)], level, lags)
         for level in levels
     }
     return scores, bounds
@@ -97,8 +110,9 @@ def evaluate_intervals(
     folder: Path,
     unit: str = "",
     baselines: dict[str, dict[str, dict[str, float]]] | None = None,
-) -> tuple[dict[str, dict[str, Any]], list[Path]]:
-    """Score the model's intervals on the test origins and draw them; returns scores and plots.
+    lags: int = 1,
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Score the model's intervals on the test origins and draw them; returns scores and bounds.
 
     Writes ``intervals.json`` (with ``baselines``' scores beside), ``fan_chart.png`` (the last
     ``FAN_ORIGINS`` origins) and ``coverage_by_lead.png`` into ``folder``.
@@ -106,7 +120,9 @@ def evaluate_intervals(
     from forecasting.core.files import write_json
     from forecasting.core.plots import coverage_by_lead, fan_chart
 
-    scores, bounds = model_interval_report(calibration, inputs, phases, forecast, actual, levels)
+    scores, bounds = model_interval_report(
+        calibration, inputs, phases, forecast, actual, levels, lags
+    )
     last = slice(max(0, len(actual) - FAN_ORIGINS), len(actual))
     fan, coverage = folder / "fan_chart.png", folder / "coverage_by_lead.png"
     fan_chart(
@@ -125,20 +141,29 @@ def evaluate_intervals(
             name,
             len(actual),
             "; ".join(
-                f"{k} % covered {100 * s['coverage']:.1f} %, mean width {s['mean_width']:.0f}, "
+                f"{k} % covered {coverage_text(s)}, mean width {s['mean_width']:.0f}, "
                 f"Winkler {s['winkler']:.0f}"
                 for k, s in figures.items()
             ),
         )
-    return scores, [folder / "intervals.json", fan, coverage]
+    return scores, bounds
+
+
+SUMMARY_FIGURES = ("coverage", "coverage_low", "coverage_high", "mean_width", "winkler", "pinball")
+
+
+def coverage_text(figures: dict[str, Any]) -> str:
+    """``"82.5 % (90 % bounds 78.0-87.0)"``; the bare share for figures without bounds."""
+    share = f"{100 * figures['coverage']:.1f} %"
+    if "coverage_low" not in figures:  # a report written before the bounds
+        return share
+    bounds = f"{100 * figures['coverage_low']:.1f}-{100 * figures['coverage_high']:.1f}"
+    return f"{share} ({100 * COVERAGE_CONFIDENCE:g} % bounds {bounds})"
 
 
 def interval_summary(scores: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     """The scalar figures per level, for ``metrics.json``, MLflow and ``promotion.json``."""
-    return {
-        key: {name: float(s[name]) for name in ("coverage", "mean_width", "winkler", "pinball")}
-        for key, s in scores.items()
-    }
+    return {key: {name: float(s[name]) for name in SUMMARY_FIGURES} for key, s in scores.items()}
 
 
 def coverage_gate(verdict: Any, scores: dict[str, dict[str, Any]], tolerance: float | None) -> Any:
@@ -153,13 +178,13 @@ def coverage_gate(verdict: Any, scores: dict[str, dict[str, Any]], tolerance: fl
 
 
 def baseline_interval_scores(
-    actual: np.ndarray, bounds: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+    actual: np.ndarray, bounds: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], lags: int = 1
 ) -> dict[str, dict[str, dict[str, float]]]:
     """The fitted baselines' intervals scored like the model's: method -> level -> figures."""
     return {
         method: interval_summary(
             {
-                key: interval_metrics(actual, lo, hi, float(key))
+                key: interval_metrics(actual, lo, hi, float(key), lags)
                 for key, (lo, hi) in by_level.items()
             }
         )
@@ -177,8 +202,11 @@ def interval_verdict(
     tolerance: float | None,
     report: dict[str, Any],
     verdict: Any,
-) -> Any:
+) -> tuple[Any, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]]:
     """Score the intervals into ``report["intervals"]`` and apply the coverage gate.
+
+    Returns the verdict and every interval scored, ``method -> level -> (lower, upper)``, the
+    model's under ``"model"``: what ``origin_forecasts.parquet`` keeps beside the forecasts.
 
     ``scoring`` is (inputs, their end phases, the model's forecasts, actuals) at the test origins; the fitted
     baselines' intervals (``baseline_bounds``, MSTL's) are scored beside the model's, under
@@ -187,12 +215,16 @@ def interval_verdict(
     """
     from forecasting.model.intervals import load_calibration
 
-    baselines = baseline_interval_scores(scoring[3], baseline_bounds)
+    actual = scoring[3]
+    lags = overlap_lags(actual.shape[1], int(report.get("origin_step", 1)))
+    baselines = baseline_interval_scores(actual, baseline_bounds, lags)
     if baselines:
         report["baseline_intervals"] = baselines
     calibration = load_calibration(models)
     if calibration is None:
-        return verdict
-    scores, _ = evaluate_intervals(calibration, *scoring, levels, folder, unit, baselines)
+        return verdict, dict(baseline_bounds)
+    scores, bounds = evaluate_intervals(
+        calibration, *scoring, levels, folder, unit, baselines, lags
+    )
     report["intervals"] = interval_summary(scores)
-    return coverage_gate(verdict, scores, tolerance)
+    return coverage_gate(verdict, scores, tolerance), {"model": bounds, **baseline_bounds}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from forecasting.core.files import read_json, write_atomically
+from forecasting.evaluation.interval_scores import coverage_text
 
 
 def _table(rows: list[tuple[str, dict[str, float]]]) -> list[str]:
@@ -49,7 +50,7 @@ def _interval_lines(intervals: dict[str, dict[str, float]]) -> list[str]:
     """The prediction intervals' test figures, one line per level (none for older models)."""
     return [
         *(
-            f"- {level} % interval: covered {100 * s['coverage']:.1f} % of the test actuals, "
+            f"- {level} % interval: covered {coverage_text(s)} of the test actuals, "
             f"mean width {s['mean_width']:.1f}, Winkler score {s['winkler']:.1f}"
             for level, s in intervals.items()
         ),

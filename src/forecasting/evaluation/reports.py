@@ -13,7 +13,7 @@ import pandas as pd
 from forecasting.core.files import write_atomically, write_json
 from forecasting.core.plots import error_by_horizon, forecast_vs_actual
 from forecasting.evaluation.metrics import mae_by_series, score_by_lead
-from forecasting.evaluation.scoring import ScoredOrigins, best_baseline
+from forecasting.evaluation.scoring import Bounds, ScoredOrigins, best_baseline
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +78,15 @@ def every_forecast(
     origins: ScoredOrigins,
     forecasts: dict[str, np.ndarray],
     champion: tuple[str, np.ndarray] | None,
+    bounds: Bounds | None = None,
 ) -> pd.DataFrame:
     """Every method's forecast at every origin and lead, one row each: what anyone re-scores.
 
     Columns: ``series_id``, ``origin`` (the last observed timestamp), ``lead`` (1..H),
     ``timestamp`` (the target's), ``actual``, ``method`` (``model``, each baseline,
-    ``champion``), ``forecast``, and ``daily`` (the origin is in the one-a-day subset).
+    ``champion``), ``forecast``, and ``daily`` (the origin is in the one-a-day subset); with
+    ``bounds`` (method -> level -> ``[K, H]`` lower and upper), ``lower_<level>`` and
+    ``upper_<level>`` for every level scored, empty for the methods without intervals.
     """
     count, horizon = origins.actual.shape
     methods = {**forecasts, **({"champion": champion[1]} if champion is not None else {})}
@@ -97,10 +100,16 @@ def every_forecast(
             "daily": np.repeat(origins.daily, horizon),
         }
     )
-    return pd.concat(
-        [base.assign(method=name, forecast=values.ravel()) for name, values in methods.items()],
-        ignore_index=True,
-    )
+    levels = sorted({key for by_level in (bounds or {}).values() for key in by_level}, key=float)
+    frames = []
+    for name, values in methods.items():
+        frame = base.assign(method=name, forecast=values.ravel())
+        for key in levels:
+            lower, upper = (bounds or {}).get(name, {}).get(key, (None, None))
+            frame[f"lower_{key}"] = np.nan if lower is None else np.ravel(lower)
+            frame[f"upper_{key}"] = np.nan if upper is None else np.ravel(upper)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def lead_table(
@@ -129,6 +138,7 @@ def write_reports(
     report: dict[str, Any],
     unit: str,
     steps_per_week: int,
+    bounds: Bounds | None = None,
 ) -> ReportFiles:
     """Write ``metrics.json``, the CSVs, every origin's forecasts and the two plots into ``folder``.
 
@@ -140,6 +150,7 @@ def write_reports(
         report: the scores (``scoring.score_report``).
         unit: the series' unit, for the plots' axes.
         steps_per_week: how much history the forecast plot shows (half a week).
+        bounds: the intervals scored (``interval_scores.interval_verdict``), kept per origin.
 
     """
     files = ReportFiles(
@@ -159,7 +170,7 @@ def write_reports(
     for name, values in forecasts.items():
         table[name] = values[last]
     _csv(files.forecasts, table)
-    every = every_forecast(origins, forecasts, champion)
+    every = every_forecast(origins, forecasts, champion, bounds)
     write_atomically(files.origin_forecasts, lambda target: every.to_parquet(target, index=False))
     _csv(files.metrics_by_lead, lead_table(origins, forecasts, champion))
     # MAE at each step ahead over all origins, for the model, the champion and every baseline.
