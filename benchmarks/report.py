@@ -273,8 +273,8 @@ def serve_load(runs: list[Run]) -> list[str]:
 def coverage_cell(figures: dict[str, float]) -> str:
     """``81.8 [78.4, 85.2]``: a coverage with its bounds over the overlapping origins, if any."""
     share = f"{100 * figures['coverage']:.1f}"
-    if "coverage_low" not in figures:  # a run from before the bounds
-        return share
+    if "coverage_low" not in figures:  # too few origins, or a run from before the bounds
+        return share if figures.get("coverage_blocks") is None else f"{share} [too few origins]"
     return f"{share} [{100 * figures['coverage_low']:.1f}, {100 * figures['coverage_high']:.1f}]"
 
 

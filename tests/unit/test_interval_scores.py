@@ -64,10 +64,22 @@ def test_coverage_bounds_hold_their_level_on_overlapping_windows_where_iid_ones_
             held[lags] += scores["coverage_low"] <= 0.8 <= scores["coverage_high"]
     monte_carlo = 3 * np.sqrt(COVERAGE_CONFIDENCE * (1 - COVERAGE_CONFIDENCE) / repeats)
     assert held[1] / repeats < COVERAGE_CONFIDENCE - 2 * monte_carlo  # overconfident
-    assert abs(held[8] / repeats - COVERAGE_CONFIDENCE) <= monte_carlo  # 0.86 here, iid 0.47
+    assert abs(held[8] / repeats - COVERAGE_CONFIDENCE) <= monte_carlo  # 0.88 here
+
+
+def test_too_few_origins_get_no_coverage_bounds_and_a_full_cover_still_gets_wide_ones():
+    rng = np.random.default_rng(1)
+    actual, lower, upper = _overlapping_windows(rng, 15, 1, 12)  # a monthly series' test year
+    few = interval_metrics(actual, lower, upper, 80, lags=12)
+    assert few["coverage_blocks"] == 0 and "coverage_low" not in few
+    assert coverage_text(few).endswith("(too few origins to bound it)")
+    actual, lower, upper = _overlapping_windows(rng, 93, 6, 48)
+    every = interval_metrics(actual, lower - 100, upper + 100, 95, lags=8)  # all covered
+    assert every["coverage"] == 1.0 and every["coverage_high"] == 1.0
+    assert every["coverage_blocks"] == 5 and every["coverage_low"] < 0.9  # 5 blocks say little
 
 
 def test_coverage_text_quotes_the_bounds_when_there_are_any():
     figures = {"coverage": 0.825, "coverage_low": 0.78, "coverage_high": 0.87}
     assert coverage_text(figures) == "82.5 % (90 % bounds 78.0-87.0)"
-    assert coverage_text({"coverage": 0.825}) == "82.5 %"
+    assert coverage_text({"coverage": 0.825}) == "82.5 %"  # a report from before the bounds

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from forecasting.core.levels import level_key
-from forecasting.evaluation.evidence import overlap_lags, overlap_mean_interval
+from forecasting.evaluation.evidence import batch_mean_interval, overlap_lags
 from forecasting.model.intervals import Calibration, interval_bounds
 
 # The two-sided confidence of the coverage's reported bounds over the test origins
@@ -47,18 +47,24 @@ def interval_metrics(
     """Coverage (overall, by lead), mean width, Winkler and pinball of ``[K, H]`` intervals.
 
     ``coverage_low`` / ``coverage_high`` bound the coverage at ``COVERAGE_CONFIDENCE`` over the
-    origins, whose windows overlap the next ``lags - 1`` (``evidence.overlap_lags``): a few
-    dozen overlapping origins cannot tell 85 % coverage from 80 %, and the bounds say so.
+    origins, whose windows overlap the next ``lags - 1`` (``evidence.overlap_lags``), from
+    ``coverage_blocks`` blocks of them (``evidence.batch_mean_interval``); with under two blocks
+    there are no bounds: a few dozen overlapping origins cannot tell 85 % coverage from 80 %,
+    and the report says so rather than quote a precision it does not have.
     """
     alpha = 1 - level / 100
     inside = (lower <= actual) & (actual <= upper)  # [K, H]
     loss = (pinball(actual, lower, alpha / 2) + pinball(actual, upper, 1 - alpha / 2)) / 2
-    low, high = overlap_mean_interval(inside.mean(axis=1), lags, COVERAGE_CONFIDENCE)
+    bounded = batch_mean_interval(inside.mean(axis=1), lags, COVERAGE_CONFIDENCE)
+    bounds: dict[str, float] = {"coverage_blocks": 0}
+    if bounded is not None:
+        low, high, blocks = bounded
+        bounds = {"coverage_low": max(0.0, low), "coverage_high": min(1.0, high)}
+        bounds["coverage_blocks"] = blocks
     return {
         "level": level,
         "coverage": float(inside.mean()),
-        "coverage_low": max(0.0, low),
-        "coverage_high": min(1.0, high),
+        **bounds,
         "coverage_by_lead": [round(float(x), 4) for x in inside.mean(axis=0)],
         "mean_width": float((upper - lower).mean()),
         "winkler": float(winkler(actual, lower, upper, level).mean()),
@@ -149,21 +155,28 @@ def evaluate_intervals(
     return scores, bounds
 
 
-SUMMARY_FIGURES = ("coverage", "coverage_low", "coverage_high", "mean_width", "winkler", "pinball")
+SUMMARY_FIGURES = (
+    *("coverage", "coverage_low", "coverage_high", "coverage_blocks"),
+    *("mean_width", "winkler", "pinball"),
+)
 
 
 def coverage_text(figures: dict[str, Any]) -> str:
-    """``"82.5 % (90 % bounds 78.0-87.0)"``; the bare share for figures without bounds."""
+    """``"82.5 % (90 % bounds 78.0-87.0)"``, or why there are none."""
     share = f"{100 * figures['coverage']:.1f} %"
-    if "coverage_low" not in figures:  # a report written before the bounds
-        return share
+    if "coverage_low" not in figures:  # too few origins, or a report from before the bounds
+        blocks = figures.get("coverage_blocks")
+        return share if blocks is None else f"{share} (too few origins to bound it)"
     bounds = f"{100 * figures['coverage_low']:.1f}-{100 * figures['coverage_high']:.1f}"
     return f"{share} ({100 * COVERAGE_CONFIDENCE:g} % bounds {bounds})"
 
 
 def interval_summary(scores: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     """The scalar figures per level, for ``metrics.json``, MLflow and ``promotion.json``."""
-    return {key: {name: float(s[name]) for name in SUMMARY_FIGURES} for key, s in scores.items()}
+    return {
+        key: {name: float(s[name]) for name in SUMMARY_FIGURES if name in s}
+        for key, s in scores.items()
+    }
 
 
 def coverage_gate(verdict: Any, scores: dict[str, dict[str, Any]], tolerance: float | None) -> Any:
