@@ -77,7 +77,7 @@ class ModelConfig(BaseModel):
         description="with lag_mixture: its weights and level carries also depend on the lead",
     )
     error_correction: int = Field(
-        4,
+        0,
         ge=0,
         description="with lag_mixture: the base's error over this many last observed steps is "
         "carried forward with a learned weight per lead; 0 = off",
