@@ -209,15 +209,21 @@ class RecurrentForecaster(nn.Module):
         encoded, _ = self.encoder(patches)  # [B, P, hidden]
         first_future = self._calendar((end_phase + 1) % cfg.steps_per_week)  # [B, 4]
         residual: Tensor = self.head(torch.cat([encoded[:, -1], first_future], dim=-1))  # [B, H]
-        # The seasonal base and trend carry the forecast's level: under bf16 autocast
-        # (train.precision) they stay fp32, or bf16's 8-bit mantissa costs ~50x the forward
-        # error of the encoder and head alone (measured on the default model). A no-op in fp32.
-        with torch.autocast(values.device.type, enabled=False):
+        return self.add_seasonal(residual, scaled, end_phase) * scale + level
+
+    def add_seasonal(self, residual: Tensor, scaled: Tensor, end_phase: Tensor) -> Tensor:
+        """``residual [B, H]`` plus the seasonal base and weekly trend of ``scaled [B, L]``.
+
+        They carry the forecast's level: under bf16 autocast (train.precision) they stay fp32,
+        or bf16's 8-bit mantissa costs ~50x the forward error of the encoder and head alone
+        (measured on the default model). A no-op in fp32.
+        """
+        with torch.autocast(scaled.device.type, enabled=False):
             if self.base is not None:
                 residual = residual + self.base(scaled, end_phase)
             if self.trend is not None:
                 residual = residual + self.trend(scaled)
-            return residual * scale + level
+            return residual
 
 
 def seasonal_forecast(model: RecurrentForecaster, values: Tensor, end_phase: Tensor) -> Tensor:
@@ -229,12 +235,8 @@ def seasonal_forecast(model: RecurrentForecaster, values: Tensor, end_phase: Ten
     """
     level, scale = model.normalise(values)
     scaled = (values - level) / scale  # [B, L]
-    base = torch.zeros(values.shape[0], model.config.horizon, dtype=values.dtype)
-    if model.base is not None:
-        base = base + model.base(scaled, end_phase)
-    if model.trend is not None:
-        base = base + model.trend(scaled)
-    return base * scale + level
+    nothing = torch.zeros(values.shape[0], model.config.horizon, dtype=values.dtype)
+    return model.add_seasonal(nothing, scaled, end_phase) * scale + level
 
 
 def save_model(model: RecurrentForecaster, directory: Path) -> str:
